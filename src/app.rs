@@ -1,0 +1,269 @@
+//! The three ways to run: the daemon, `--once`, and `--config.check`; plus `--demo`,
+//! which puts the built-in simulator behind any of them.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cli::{Cli, Command};
+use crate::config::{Config, Credential, ProcessEnv};
+use crate::render::Exposition;
+use crate::scheduler::{self, Scheduler};
+use crate::server::{self, AppState};
+use crate::simulator::{Simulator, World};
+use crate::snapshot::Snapshot;
+use crate::target::{self, Target};
+use crate::upstream::{ApiCounters, ClientSettings, DEFAULT_MAX_BODY_BYTES, UpstreamClient};
+
+/// How long in-flight requests may take after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs what the command line asks for.
+pub async fn run(cli: Cli) -> ExitCode {
+    if let Some(Command::Simulator {
+        listen_address,
+        roma_instances,
+        write_config,
+        interval,
+    }) = &cli.command
+    {
+        return run_simulator(listen_address, *roma_instances, write_config.as_deref(), interval).await;
+    }
+    // --demo: the simulator on loopback and a config that polls it.
+    let mut _simulator = None;
+    let loaded = if cli.demo {
+        match Simulator::start(([127, 0, 0, 1], 0).into(), World::demo()).await {
+            Ok(sim) => {
+                let yaml = sim.world_config_yaml("15s");
+                let path = Path::new("<demo>");
+                let cfg = Config::from_yaml(path, &yaml, &ProcessEnv);
+                tracing::info!(simulator = %sim.base_url(), "demo mode: polling the built-in cloud simulator");
+                _simulator = Some(sim);
+                cfg
+            }
+            Err(e) => {
+                eprintln!("cannot start the demo simulator: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        Config::load(&cli.config_file)
+    };
+    let config = match loaded {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            if cli.config_check {
+                eprintln!("config check FAILED");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let targets = target::targets(&config, cli.shard);
+    if cli.config_check {
+        print!("{}", describe(&config, &targets, &cli));
+        return ExitCode::SUCCESS;
+    }
+    let counters = Arc::new(ApiCounters::default());
+    let client = match UpstreamClient::new(client_settings(&config), counters.clone()) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("cannot build the HTTP client: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let snapshot = Arc::new(Snapshot::new());
+    let exposition = Arc::new(Exposition::default());
+
+    if cli.once {
+        let failed = scheduler::poll_all_once(client, snapshot.clone(), &targets).await;
+        exposition.render_now(&snapshot, &counters);
+        let body = exposition.current();
+        let mut out = body.plain.to_vec();
+        out.extend_from_slice(&exposition.process.render());
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        if stdout.write_all(&out).and_then(|_| stdout.flush()).is_err() {
+            return ExitCode::FAILURE;
+        }
+        if failed > 0 {
+            eprintln!("{failed} of {} targets failed", targets.len());
+            return ExitCode::FAILURE;
+        }
+        return ExitCode::SUCCESS;
+    }
+
+    let mut listeners = Vec::new();
+    for addr in &cli.listen_addresses {
+        match server::bind(addr).await {
+            Ok(l) => {
+                let local = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                tracing::info!(address = %local, "listening");
+                listeners.push(l);
+            }
+            Err(e) => {
+                eprintln!("cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if let Some(l) = listeners.first() {
+        if let Ok(a) = l.local_addr() {
+            let host = if a.ip().is_unspecified() { "localhost".to_string() } else { a.ip().to_string() };
+            let host = if host.contains(':') { format!("[{host}]") } else { host };
+            // The one line a new user needs: where to look.
+            eprintln!("huaweicloud-quota-exporter {} serving on http://{host}:{}/ (metrics at {})", env!("CARGO_PKG_VERSION"), a.port(), cli.telemetry_path);
+        }
+    }
+
+    tokio::spawn(exposition.clone().run(snapshot.clone(), counters.clone(), Duration::from_millis(100)));
+    let scheduler = Arc::new(Scheduler::new(client, snapshot.clone()));
+    scheduler.apply(&targets);
+    tracing::info!(targets = targets.len(), shard = %cli.shard, "polling started");
+
+    if !cli.demo {
+        spawn_reload_on_sighup(cli.config_file.clone(), cli.shard, scheduler.clone(), snapshot.clone());
+    }
+
+    let state = Arc::new(AppState {
+        snapshot,
+        exposition,
+        telemetry_path: cli.telemetry_path.clone(),
+        started: Instant::now(),
+    });
+    server::serve(listeners, state, shutdown_signal(), SHUTDOWN_GRACE).await;
+    scheduler.stop();
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+fn client_settings(config: &Config) -> ClientSettings {
+    ClientSettings {
+        concurrency: config.concurrency,
+        rate_limit: config.rate_limit,
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+    }
+}
+
+/// Reloads the config on SIGHUP; a bad config is logged and the old one keeps running.
+fn spawn_reload_on_sighup(path: std::path::PathBuf, shard: target::Shard, scheduler: Arc<Scheduler>, snapshot: Arc<Snapshot>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot install the SIGHUP handler; reload by restarting");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match Config::load(&path) {
+                Ok(config) => {
+                    let targets = target::targets(&config, shard);
+                    scheduler.apply(&targets);
+                    snapshot.set_reload_ok(true);
+                    tracing::info!(targets = targets.len(), "configuration reloaded");
+                }
+                Err(e) => {
+                    snapshot.set_reload_ok(false);
+                    tracing::error!(error = %e, "configuration reload failed; the previous configuration keeps running");
+                }
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        match term {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down");
+}
+
+/// The `--config.check` report: resolved settings and targets, never a secret.
+pub fn describe(config: &Config, targets: &[Arc<Target>], cli: &Cli) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "config OK: {}", config.source.display());
+    let _ = writeln!(s, "concurrency: {}  rate_limit: {}/s per API host", config.concurrency, config.rate_limit);
+    let _ = writeln!(s, "projects:");
+    for p in &config.projects {
+        let cred = match &p.credential.credential {
+            Credential::Token { .. } => "static token".to_string(),
+            Credential::AkSk { access_key, security_token, .. } => {
+                let shown: String = access_key.chars().take(4).collect();
+                format!(
+                    "AK/SK (access key {shown}...{})",
+                    if security_token.is_some() { ", temporary" } else { "" }
+                )
+            }
+            Credential::IamPassword { iam_endpoint, domain, username, .. } => {
+                format!("IAM password ({username}@{domain} via {iam_endpoint})")
+            }
+        };
+        let _ = writeln!(
+            s,
+            "  - {} name={:?} region={:?} credentials={} [{}]\n    interval={} timeout={} max_staleness={}",
+            p.id,
+            p.name,
+            p.region,
+            p.credential.name,
+            cred,
+            humantime::format_duration(p.settings.interval),
+            humantime::format_duration(p.settings.timeout),
+            humantime::format_duration(p.settings.max_staleness)
+        );
+    }
+    let _ = writeln!(s, "targets (shard {}): {}", cli.shard, targets.len());
+    for t in targets {
+        let extra = match (&t.app_quotas, t.api) {
+            (crate::config::AppQuotaSelection::Discover, crate::sample::Api::RomaAppQuota) => " app_quotas=discover".to_string(),
+            (crate::config::AppQuotaSelection::Ids(ids), _) => format!(" app_quotas={}", ids.join(",")),
+            _ if !t.eventgrid_types.is_empty() => format!(" types={}", t.eventgrid_types.join(",")),
+            _ => String::new(),
+        };
+        let _ = writeln!(s, "  {} {}{}", t.key, t.base_url, extra);
+    }
+    s
+}
+
+async fn run_simulator(listen: &str, roma_instances: usize, write_config: Option<&Path>, interval: &str) -> ExitCode {
+    let addr: std::net::SocketAddr = match listen.parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("invalid --listen-address `{listen}`: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let world = if roma_instances == 0 { World::demo() } else { World::with_roma_instances(roma_instances) };
+    let sim = match Simulator::start(addr, world).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot start the simulator on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(path) = write_config {
+        if let Err(e) = std::fs::write(path, sim.world_config_yaml(interval)) {
+            eprintln!("cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    eprintln!("simulator serving on {}", sim.base_url());
+    shutdown_signal().await;
+    ExitCode::SUCCESS
+}

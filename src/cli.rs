@@ -1,0 +1,102 @@
+//! The command line: Prometheus-style double-dash dotted flags, and the `app-quota` command.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::target::Shard;
+
+/// Prometheus exporter for Huawei Cloud and Open Telekom Cloud quotas.
+#[derive(Debug, Parser)]
+#[command(name = "huaweicloud-quota-exporter", version, about, long_about = None)]
+pub struct Cli {
+    /// YAML config file.
+    #[arg(long = "config.file", value_name = "FILE", default_value = "huaweicloud-quota-exporter.yaml")]
+    pub config_file: PathBuf,
+
+    /// Load and validate the config, print the resolved targets, exit 0 (valid) or 1.
+    #[arg(long = "config.check")]
+    pub config_check: bool,
+
+    /// Address to listen on; repeat for several (`:9876` means every interface).
+    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = ":9876")]
+    pub listen_addresses: Vec<String>,
+
+    /// Path under which the metrics are served.
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
+    pub telemetry_path: String,
+
+    /// TLS and basic auth config (Prometheus exporter-toolkit web-config.yml format).
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Allow POST /-/reload.
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+
+    /// Log level.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Log format.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
+    pub log_format: LogFormat,
+
+    /// Start the built-in cloud simulator on loopback and poll it (no config, no account).
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Poll every target once, print the exposition to stdout, exit 1 if any target failed.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Poll only the targets whose stable hash falls in shard I of N.
+    #[arg(long, value_name = "I/N", default_value = "0/1")]
+    pub shard: Shard,
+
+    /// A command instead of running the exporter.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands besides running the exporter.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run only the built-in cloud simulator (for trying configs and for benchmarks).
+    Simulator {
+        /// Address to listen on.
+        #[arg(long = "listen-address", default_value = "127.0.0.1:9877")]
+        listen_address: String,
+        /// Number of ROMA instances in the simulated world (0: the demo world).
+        #[arg(long = "roma-instances", default_value_t = 0)]
+        roma_instances: usize,
+        /// Write an exporter config that polls this simulator to this file.
+        #[arg(long = "write-config", value_name = "FILE")]
+        write_config: Option<PathBuf>,
+        /// Poll interval written into that config.
+        #[arg(long, default_value = "30s")]
+        interval: String,
+    },
+}
+
+/// `--log.level`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Everything, including each successful poll.
+    Debug,
+    /// Start, stop, reloads.
+    Info,
+    /// Failed polls and unreadable values.
+    Warn,
+    /// Only errors.
+    Error,
+}
+
+/// `--log.format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `key=value` pairs, one line per event.
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}

@@ -1,0 +1,1240 @@
+//! The YAML configuration: structs with doc comments, loading, secrets and validation.
+//!
+//! Loading happens in two steps: [`FileConfig`] is the file as written (every key known,
+//! spans kept), and [`Config`] is the validated, resolved result (defaults applied,
+//! secrets read, credentials attached to projects). Every error names the file, the line,
+//! the column and what was expected.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+
+/// A secret (token, secret key, password). `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself; call only where it is put on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A duration written as `30s`, `5m`, `1h30m` (humantime syntax).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ConfigDuration;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as 30s, 5m or 1h")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<ConfigDuration, E> {
+                let d = humantime::parse_duration(s.trim()).map_err(|e| {
+                    E::custom(format!(
+                        "invalid duration `{s}` ({e}): expected a number with a unit such as 30s, 5m or 1h"
+                    ))
+                })?;
+                if d.is_zero() {
+                    return Err(E::custom("a duration of zero is not allowed here"));
+                }
+                Ok(ConfigDuration(d))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<ConfigDuration, E> {
+                Err(E::custom(format!(
+                    "`{n}` has no unit: write it as {n}s, {n}m or {n}h"
+                )))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<ConfigDuration, E> {
+                self.visit_u64(n.unsigned_abs())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Which client quotas of a ROMA Connect instance to poll.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum AppQuotaSelection {
+    /// List every client quota of the instance (paged list call). The default.
+    #[default]
+    Discover,
+    /// Fetch exactly these client quota ids (one detail call each).
+    Ids(Vec<String>),
+    /// Do not poll client quotas.
+    None,
+}
+
+impl<'de> Deserialize<'de> for AppQuotaSelection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AppQuotaSelection;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`discover`, `none`, or a list of client quota ids")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<AppQuotaSelection, E> {
+                match s.trim() {
+                    "discover" => Ok(AppQuotaSelection::Discover),
+                    "none" => Ok(AppQuotaSelection::None),
+                    other => Err(E::custom(format!(
+                        "invalid app_quotas `{other}`: expected `discover`, `none`, or a list of client quota ids"
+                    ))),
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AppQuotaSelection, A::Error> {
+                let mut ids = Vec::new();
+                while let Some(id) = seq.next_element::<String>()? {
+                    let id = id.trim().to_string();
+                    if id.is_empty() {
+                        return Err(de::Error::custom("an app quota id must not be empty"));
+                    }
+                    if ids.contains(&id) {
+                        return Err(de::Error::custom(format!(
+                            "app quota id `{id}` is listed twice"
+                        )));
+                    }
+                    ids.push(id);
+                }
+                Ok(AppQuotaSelection::Ids(ids))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Poll settings; every key may be set under `defaults` and overridden per project.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    /// How often each target is polled (jittered by up to 10%). Default `5m`.
+    pub interval: Option<ConfigDuration>,
+    /// Time limit of one HTTP request. Default `10s`.
+    pub timeout: Option<ConfigDuration>,
+    /// A series whose last good poll is older than this is dropped. Default `30m`.
+    pub max_staleness: Option<ConfigDuration>,
+}
+
+/// The `defaults:` block: poll settings plus the process-wide limits.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDefaults {
+    /// How often each target is polled (jittered). Default `5m`.
+    pub interval: Option<ConfigDuration>,
+    /// Time limit of one HTTP request. Default `10s`.
+    pub timeout: Option<ConfigDuration>,
+    /// A series whose last good poll is older than this is dropped. Default `30m`.
+    pub max_staleness: Option<ConfigDuration>,
+    /// Upstream requests in flight at once, whole process. Default 16.
+    pub concurrency: Option<Spanned<u32>>,
+    /// Requests per second per API host (token bucket). Default 5.
+    pub rate_limit: Option<Spanned<f64>>,
+}
+
+/// A credential as written: the keys decide its kind (token, AK/SK or IAM password).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCredential {
+    /// Static `X-Auth-Token` (short-lived; tests and debugging).
+    pub token: Option<Spanned<String>>,
+    /// File holding the static token.
+    pub token_file: Option<Spanned<String>>,
+    /// AK/SK: the access key id.
+    pub access_key: Option<Spanned<String>>,
+    /// AK/SK: the secret key.
+    pub secret_key: Option<Spanned<String>>,
+    /// AK/SK: file holding the secret key.
+    pub secret_key_file: Option<Spanned<String>>,
+    /// AK/SK: security token of temporary credentials.
+    pub security_token: Option<Spanned<String>>,
+    /// AK/SK: file holding the security token.
+    pub security_token_file: Option<Spanned<String>>,
+    /// IAM password: the IAM endpoint, for example `https://iam.eu-de.otc.t-systems.com/v3`.
+    pub iam_endpoint: Option<Spanned<String>>,
+    /// IAM password: the account (domain) name.
+    pub domain: Option<Spanned<String>>,
+    /// IAM password: the IAM user name.
+    pub username: Option<Spanned<String>>,
+    /// IAM password: the password.
+    pub password: Option<Spanned<String>>,
+    /// IAM password: file holding the password.
+    pub password_file: Option<Spanned<String>>,
+}
+
+/// Per-project endpoint overrides; unset ones are derived from `region`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEndpoints {
+    /// ROMA Connect API endpoint.
+    pub roma: Option<Spanned<String>>,
+    /// EventGrid API endpoint.
+    pub eventgrid: Option<Spanned<String>>,
+    /// GaussDB for MySQL API endpoint.
+    pub gaussdb_mysql: Option<Spanned<String>>,
+    /// IAM endpoint (used by IAM password credentials).
+    pub iam: Option<Spanned<String>>,
+}
+
+/// One ROMA Connect instance.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRomaInstance {
+    /// The instance id.
+    pub id: Spanned<String>,
+    /// Client quotas: `discover` (default), `none`, or a list of ids.
+    #[serde(default)]
+    pub app_quotas: AppQuotaSelection,
+    /// Poll the custom backend quota (`livedata-quota`). Default true.
+    #[serde(default = "default_true")]
+    pub livedata: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The `roma:` block of a project.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRoma {
+    /// Instances to poll.
+    #[serde(default)]
+    pub instances: Vec<FileRomaInstance>,
+}
+
+/// The `eventgrid:` block of a project; present means enabled.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEventgrid {
+    /// Only these quota types (for example `[CHANNEL, SOURCE]`); default all.
+    #[serde(default)]
+    pub types: Vec<Spanned<String>>,
+}
+
+/// The `gaussdb_mysql:` block of a project; present means enabled.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileGaussdb {}
+
+/// One project as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileProject {
+    /// Project id (32 hex characters on Huawei Cloud and OTC).
+    pub id: Spanned<String>,
+    /// Optional display name, shown in the info metric and the landing page.
+    pub name: Option<String>,
+    /// Region, for example `cn-north-4` or `eu-de`; derives the endpoints.
+    pub region: Option<Spanned<String>>,
+    /// Name of an entry under `credentials`.
+    pub credentials: Spanned<String>,
+    /// Endpoint overrides.
+    #[serde(default)]
+    pub endpoints: FileEndpoints,
+    /// ROMA Connect instances.
+    pub roma: Option<FileRoma>,
+    /// EventGrid tenant quotas.
+    pub eventgrid: Option<FileEventgrid>,
+    /// GaussDB for MySQL tenant quotas.
+    pub gaussdb_mysql: Option<FileGaussdb>,
+    /// Overrides of `defaults.interval`.
+    pub interval: Option<ConfigDuration>,
+    /// Overrides of `defaults.timeout`.
+    pub timeout: Option<ConfigDuration>,
+    /// Overrides of `defaults.max_staleness`.
+    pub max_staleness: Option<ConfigDuration>,
+}
+
+/// The whole file as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Settings every project inherits.
+    #[serde(default)]
+    pub defaults: FileDefaults,
+    /// Named credentials, referenced by projects.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, FileCredential>,
+    /// The projects to poll.
+    pub projects: Spanned<Vec<FileProject>>,
+}
+
+/// How a request is authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// A static `X-Auth-Token`.
+    Token {
+        /// The token.
+        token: Secret,
+    },
+    /// AK/SK request signing (`SDK-HMAC-SHA256`).
+    AkSk {
+        /// Access key id (not secret on its own, but shown only in part).
+        access_key: String,
+        /// Secret key.
+        secret_key: Secret,
+        /// Security token of temporary credentials.
+        security_token: Option<Secret>,
+    },
+    /// IAM user and password; a token per project is requested from IAM.
+    IamPassword {
+        /// IAM endpoint (`.../v3`).
+        iam_endpoint: String,
+        /// Account (domain) name.
+        domain: String,
+        /// IAM user name.
+        username: String,
+        /// Password.
+        password: Secret,
+    },
+}
+
+impl Credential {
+    /// Short kind name for `--config.check` and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Credential::Token { .. } => "token",
+            Credential::AkSk { .. } => "aksk",
+            Credential::IamPassword { .. } => "iam_password",
+        }
+    }
+}
+
+/// A named credential after validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedCredential {
+    /// Its key under `credentials:`.
+    pub name: String,
+    /// What it is.
+    pub credential: Credential,
+}
+
+/// Poll settings after defaults and overrides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PollSettings {
+    /// Poll interval.
+    pub interval: Duration,
+    /// One request's time limit.
+    pub timeout: Duration,
+    /// Age after which a failing target's series are dropped.
+    pub max_staleness: Duration,
+}
+
+/// Resolved API endpoints of a project (base URLs without a trailing slash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    /// ROMA Connect.
+    pub roma: String,
+    /// EventGrid.
+    pub eventgrid: String,
+    /// GaussDB for MySQL.
+    pub gaussdb_mysql: String,
+    /// IAM (`.../v3`).
+    pub iam: String,
+}
+
+/// A ROMA instance after validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RomaInstance {
+    /// Instance id.
+    pub id: String,
+    /// Which client quotas to poll.
+    pub app_quotas: AppQuotaSelection,
+    /// Whether to poll the livedata quota.
+    pub livedata: bool,
+}
+
+/// A project after validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Project {
+    /// Project id.
+    pub id: String,
+    /// Display name (empty when not given).
+    pub name: String,
+    /// Region (empty when not given).
+    pub region: String,
+    /// Its credential.
+    pub credential: Arc<NamedCredential>,
+    /// Its endpoints.
+    pub endpoints: Endpoints,
+    /// ROMA instances.
+    pub roma_instances: Vec<RomaInstance>,
+    /// EventGrid enabled, with optional type filter (upper-case).
+    pub eventgrid: Option<Vec<String>>,
+    /// GaussDB for MySQL enabled.
+    pub gaussdb_mysql: bool,
+    /// Poll settings.
+    pub settings: PollSettings,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file it came from.
+    pub source: PathBuf,
+    /// Upstream requests in flight at once.
+    pub concurrency: u32,
+    /// Requests per second per API host.
+    pub rate_limit: f64,
+    /// The projects.
+    pub projects: Vec<Project>,
+}
+
+/// Default poll interval.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+/// Default request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default staleness bound.
+pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(1800);
+/// Default global concurrency.
+pub const DEFAULT_CONCURRENCY: u32 = 16;
+/// Default per-host rate limit.
+pub const DEFAULT_RATE_LIMIT: f64 = 5.0;
+
+/// One problem in a config file, with its position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// 1-based line, 0 when unknown.
+    pub line: u64,
+    /// 1-based column, 0 when unknown.
+    pub column: u64,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+/// Why a config could not be loaded: every issue found, each with its position.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// The problems, in file order.
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, issue) in self.issues.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            if issue.line > 0 {
+                write!(
+                    f,
+                    "{}:{}:{}: {}",
+                    self.file.display(),
+                    issue.line,
+                    issue.column,
+                    issue.message
+                )?;
+            } else {
+                write!(f, "{}: {}", self.file.display(), issue.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where secrets come from: the environment and the file system. Tests pass their own.
+pub trait SecretSource {
+    /// The value of an environment variable.
+    fn env(&self, name: &str) -> Option<String>;
+    /// The contents of a file.
+    fn read_file(&self, path: &Path) -> std::io::Result<String>;
+}
+
+/// The process environment and the real file system.
+pub struct ProcessEnv;
+
+impl SecretSource for ProcessEnv {
+    fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+    fn read_file(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            issues: vec![ConfigIssue {
+                line: 0,
+                column: 0,
+                message: format!(
+                    "cannot read the config file: {e} (pass another with --config.file, or try --demo)"
+                ),
+            }],
+        })?;
+        Config::from_yaml(path, &text, &ProcessEnv)
+    }
+
+    /// Parses and validates config text; `path` is used in messages and to resolve
+    /// relative `*_file` paths.
+    pub fn from_yaml(
+        path: &Path,
+        text: &str,
+        secrets: &dyn SecretSource,
+    ) -> Result<Config, ConfigError> {
+        let file: FileConfig = serde_saphyr::from_str(text).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            issues: vec![yaml_issue(&e)],
+        })?;
+        Validator {
+            path,
+            secrets,
+            issues: Vec::new(),
+        }
+        .validate(file)
+    }
+}
+
+fn yaml_issue(e: &serde_saphyr::Error) -> ConfigIssue {
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
+    let options = serde_saphyr::render_options! {
+        snippets: serde_saphyr::SnippetMode::Off,
+    };
+    let mut message = e.without_snippet().render_with_options(options);
+    // The renderer appends its own position; ours leads the line instead.
+    if let Some(i) = message.rfind(" at line ") {
+        message.truncate(i);
+    }
+    ConfigIssue {
+        line,
+        column,
+        message: message.trim().to_string(),
+    }
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    secrets: &'a dyn SecretSource,
+    issues: Vec<ConfigIssue>,
+}
+
+fn at<T>(s: &Spanned<T>) -> (u64, u64) {
+    (s.referenced.line(), s.referenced.column())
+}
+
+impl Validator<'_> {
+    fn issue(&mut self, pos: (u64, u64), message: impl Into<String>) {
+        self.issues.push(ConfigIssue {
+            line: pos.0,
+            column: pos.1,
+            message: message.into(),
+        });
+    }
+
+    fn validate(mut self, file: FileConfig) -> Result<Config, ConfigError> {
+        let d = &file.defaults;
+        let defaults = PollSettings {
+            interval: d.interval.map(|x| x.0).unwrap_or(DEFAULT_INTERVAL),
+            timeout: d.timeout.map(|x| x.0).unwrap_or(DEFAULT_TIMEOUT),
+            max_staleness: d.max_staleness.map(|x| x.0).unwrap_or(DEFAULT_MAX_STALENESS),
+        };
+        let concurrency = match &d.concurrency {
+            Some(c) if c.value == 0 => {
+                self.issue(at(c), "concurrency must be at least 1");
+                1
+            }
+            Some(c) => c.value,
+            None => DEFAULT_CONCURRENCY,
+        };
+        let rate_limit = match &d.rate_limit {
+            Some(r) if !(r.value.is_finite() && r.value > 0.0) => {
+                self.issue(
+                    at(r),
+                    "rate_limit must be a positive number of requests per second, such as 5 or 0.5",
+                );
+                DEFAULT_RATE_LIMIT
+            }
+            Some(r) => r.value,
+            None => DEFAULT_RATE_LIMIT,
+        };
+
+        let mut credentials: HashMap<String, Arc<NamedCredential>> = HashMap::new();
+        for (name, c) in &file.credentials {
+            if let Some(credential) = self.credential(name, c) {
+                credentials.insert(
+                    name.clone(),
+                    Arc::new(NamedCredential {
+                        name: name.clone(),
+                        credential,
+                    }),
+                );
+            }
+        }
+
+        if file.projects.value.is_empty() {
+            self.issue(
+                at(&file.projects),
+                "`projects` is empty: list at least one project to poll",
+            );
+        }
+        let mut projects = Vec::new();
+        let mut seen_projects: HashMap<String, u64> = HashMap::new();
+        let mut seen_instances: HashMap<(String, String), u64> = HashMap::new();
+        for p in &file.projects.value {
+            let id = p.id.value.trim().to_string();
+            if !valid_id(&id) {
+                self.issue(
+                    at(&p.id),
+                    format!(
+                        "invalid project id `{id}`: expected the project's id (letters, digits, `-` and `_`), as shown under My Credentials > Projects"
+                    ),
+                );
+            } else if let Some(first) = seen_projects.insert(id.clone(), p.id.referenced.line()) {
+                self.issue(
+                    at(&p.id),
+                    format!("duplicate project id `{id}` (first listed at line {first}): list each project once"),
+                );
+            }
+            let credential = match credentials.get(p.credentials.value.trim()) {
+                Some(c) => Some(c.clone()),
+                None => {
+                    let known: Vec<&str> = file.credentials.keys().map(String::as_str).collect();
+                    let msg = if known.is_empty() {
+                        format!(
+                            "unknown credentials `{}`: there is no `credentials:` section; define it there",
+                            p.credentials.value
+                        )
+                    } else {
+                        format!(
+                            "unknown credentials `{}`: expected one of {}",
+                            p.credentials.value,
+                            known.join(", ")
+                        )
+                    };
+                    // A credential that failed its own validation is already reported.
+                    if !file.credentials.contains_key(p.credentials.value.trim()) {
+                        self.issue(at(&p.credentials), msg);
+                    }
+                    None
+                }
+            };
+            let region = p
+                .region
+                .as_ref()
+                .map(|r| r.value.trim().to_string())
+                .unwrap_or_default();
+            let endpoints = self.endpoints(p, &region);
+            let mut roma_instances = Vec::new();
+            if let Some(roma) = &p.roma {
+                for inst in &roma.instances {
+                    let iid = inst.id.value.trim().to_string();
+                    if !valid_id(&iid) {
+                        self.issue(
+                            at(&inst.id),
+                            format!("invalid instance id `{iid}`: expected a ROMA Connect instance id"),
+                        );
+                        continue;
+                    }
+                    if let Some(first) =
+                        seen_instances.insert((id.clone(), iid.clone()), inst.id.referenced.line())
+                    {
+                        self.issue(
+                            at(&inst.id),
+                            format!(
+                                "duplicate instance id `{iid}` in project `{id}` (first listed at line {first})"
+                            ),
+                        );
+                        continue;
+                    }
+                    if let AppQuotaSelection::Ids(ids) = &inst.app_quotas {
+                        if ids.is_empty() {
+                            self.issue(
+                                at(&inst.id),
+                                "app_quotas is an empty list: use `none` to poll no client quotas, or `discover`",
+                            );
+                        }
+                    }
+                    roma_instances.push(RomaInstance {
+                        id: iid,
+                        app_quotas: inst.app_quotas.clone(),
+                        livedata: inst.livedata,
+                    });
+                }
+            }
+            let eventgrid = p.eventgrid.as_ref().map(|eg| {
+                eg.types
+                    .iter()
+                    .filter_map(|t| {
+                        let v = t.value.trim().to_ascii_uppercase();
+                        if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                            self.issue(
+                                at(t),
+                                format!(
+                                    "invalid EventGrid quota type `{}`: expected a name such as CHANNEL or SOURCE",
+                                    t.value
+                                ),
+                            );
+                            None
+                        } else {
+                            Some(v)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            });
+            if p.roma.is_none() && p.eventgrid.is_none() && p.gaussdb_mysql.is_none() {
+                self.issue(
+                    at(&p.id),
+                    format!(
+                        "project `{id}` polls nothing: add `roma`, `eventgrid: {{}}` and/or `gaussdb_mysql: {{}}`"
+                    ),
+                );
+            }
+            let settings = PollSettings {
+                interval: p.interval.map(|x| x.0).unwrap_or(defaults.interval),
+                timeout: p.timeout.map(|x| x.0).unwrap_or(defaults.timeout),
+                max_staleness: p.max_staleness.map(|x| x.0).unwrap_or(defaults.max_staleness),
+            };
+            if settings.max_staleness < settings.interval {
+                self.issue(
+                    at(&p.id),
+                    format!(
+                        "project `{id}`: max_staleness ({}) is shorter than interval ({}): every series would vanish between polls",
+                        humantime::format_duration(settings.max_staleness),
+                        humantime::format_duration(settings.interval)
+                    ),
+                );
+            }
+            if let (Some(credential), Some(endpoints)) = (credential, endpoints) {
+                projects.push(Project {
+                    id,
+                    name: p.name.clone().unwrap_or_default().trim().to_string(),
+                    region,
+                    credential,
+                    endpoints,
+                    roma_instances,
+                    eventgrid,
+                    gaussdb_mysql: p.gaussdb_mysql.is_some(),
+                    settings,
+                });
+            }
+        }
+        if !self.issues.is_empty() {
+            self.issues.sort_by_key(|i| (i.line, i.column));
+            return Err(ConfigError {
+                file: self.path.to_path_buf(),
+                issues: self.issues,
+            });
+        }
+        Ok(Config {
+            source: self.path.to_path_buf(),
+            concurrency,
+            rate_limit,
+            projects,
+        })
+    }
+
+    fn endpoints(&mut self, p: &FileProject, region: &str) -> Option<Endpoints> {
+        let mut ok = true;
+        let mut pick = |this: &mut Self, given: &Option<Spanned<String>>, key: &str, derive: &dyn Fn(&str) -> String| {
+            match given {
+                Some(s) => match check_url(&s.value) {
+                    Ok(u) => u,
+                    Err(why) => {
+                        this.issue(at(s), format!("invalid URL for endpoints.{key}: {why}"));
+                        ok = false;
+                        String::new()
+                    }
+                },
+                None if region.is_empty() => {
+                    this.issue(
+                        at(&p.id),
+                        format!(
+                            "project `{}`: set `region` or `endpoints.{key}` so the {key} endpoint is known",
+                            p.id.value
+                        ),
+                    );
+                    ok = false;
+                    String::new()
+                }
+                None => derive(region),
+            }
+        };
+        let needs_roma = p.roma.is_some();
+        let needs_eg = p.eventgrid.is_some();
+        let needs_gauss = p.gaussdb_mysql.is_some();
+        let roma = if needs_roma || p.endpoints.roma.is_some() {
+            pick(self, &p.endpoints.roma, "roma", &|r| format!("https://roma.{r}.myhuaweicloud.com"))
+        } else {
+            String::new()
+        };
+        let eventgrid = if needs_eg || p.endpoints.eventgrid.is_some() {
+            pick(self, &p.endpoints.eventgrid, "eventgrid", &|r| format!("https://eg.{r}.myhuaweicloud.com"))
+        } else {
+            String::new()
+        };
+        let gaussdb_mysql = if needs_gauss || p.endpoints.gaussdb_mysql.is_some() {
+            pick(self, &p.endpoints.gaussdb_mysql, "gaussdb_mysql", &derive_gaussdb)
+        } else {
+            String::new()
+        };
+        let iam = match &p.endpoints.iam {
+            Some(_) => pick(self, &p.endpoints.iam, "iam", &|_| String::new()),
+            None if region.is_empty() => String::new(),
+            None => derive_iam(region),
+        };
+        ok.then_some(Endpoints {
+            roma,
+            eventgrid,
+            gaussdb_mysql,
+            iam,
+        })
+    }
+
+    fn credential(&mut self, name: &str, c: &FileCredential) -> Option<Credential> {
+        let first_pos = [
+            &c.token,
+            &c.token_file,
+            &c.access_key,
+            &c.secret_key,
+            &c.secret_key_file,
+            &c.iam_endpoint,
+            &c.domain,
+            &c.username,
+            &c.password,
+            &c.password_file,
+        ]
+        .into_iter()
+        .flatten()
+        .map(at)
+        .min()
+        .unwrap_or((0, 0));
+        let is_token = c.token.is_some() || c.token_file.is_some();
+        let is_aksk = c.access_key.is_some()
+            || c.secret_key.is_some()
+            || c.secret_key_file.is_some()
+            || c.security_token.is_some()
+            || c.security_token_file.is_some();
+        let is_iam = c.iam_endpoint.is_some()
+            || c.domain.is_some()
+            || c.username.is_some()
+            || c.password.is_some()
+            || c.password_file.is_some();
+        let kinds = [is_token, is_aksk, is_iam].iter().filter(|k| **k).count();
+        if kinds == 0 {
+            self.issue(
+                first_pos,
+                format!(
+                    "credential `{name}` is empty: expected `token`, or `access_key` + `secret_key`, or `iam_endpoint` + `domain` + `username` + `password`"
+                ),
+            );
+            return None;
+        }
+        if kinds > 1 {
+            let mut which = Vec::new();
+            if is_token {
+                which.push("a static token");
+            }
+            if is_aksk {
+                which.push("AK/SK keys");
+            }
+            if is_iam {
+                which.push("IAM password keys");
+            }
+            self.issue(
+                first_pos,
+                format!(
+                    "credential `{name}` is ambiguous: it mixes {}; keep the keys of one kind only",
+                    which.join(" and ")
+                ),
+            );
+            return None;
+        }
+        if is_token {
+            let token = self.secret(name, "token", &c.token, &c.token_file, true, first_pos)?;
+            return Some(Credential::Token { token: token? });
+        }
+        if is_aksk {
+            let ak = self.plain(name, "access_key", &c.access_key, first_pos);
+            let sk = self.secret(name, "secret_key", &c.secret_key, &c.secret_key_file, true, first_pos);
+            let st = self.secret(name, "security_token", &c.security_token, &c.security_token_file, false, first_pos);
+            return match (ak, sk, st) {
+                (Some(access_key), Some(Some(secret_key)), Some(security_token)) => Some(Credential::AkSk {
+                    access_key,
+                    secret_key,
+                    security_token,
+                }),
+                _ => None,
+            };
+        }
+        let endpoint = self.plain(name, "iam_endpoint", &c.iam_endpoint, first_pos);
+        let endpoint = match (endpoint, &c.iam_endpoint) {
+            (Some(e), Some(s)) => match check_url(&e) {
+                Ok(u) => Some(u),
+                Err(why) => {
+                    self.issue(at(s), format!("invalid URL for iam_endpoint: {why}"));
+                    None
+                }
+            },
+            _ => None,
+        };
+        let domain = self.plain(name, "domain", &c.domain, first_pos);
+        let username = self.plain(name, "username", &c.username, first_pos);
+        let password = self.secret(name, "password", &c.password, &c.password_file, true, first_pos);
+        match (endpoint, domain, username, password) {
+            (Some(iam_endpoint), Some(domain), Some(username), Some(Some(password))) => Some(Credential::IamPassword {
+                iam_endpoint,
+                domain,
+                username,
+                password,
+            }),
+            _ => None,
+        }
+    }
+
+    /// A required non-secret value (may use `${ENV}`).
+    fn plain(&mut self, name: &str, key: &str, v: &Option<Spanned<String>>, pos: (u64, u64)) -> Option<String> {
+        match v {
+            None => {
+                self.issue(pos, format!("credential `{name}` is missing `{key}`"));
+                None
+            }
+            Some(s) => self.expand(name, key, s),
+        }
+    }
+
+    /// A secret given inline (with `${ENV}`) or as `{key}_file`. `Some(None)` means
+    /// "not given and not required"; `None` means an error was recorded.
+    fn secret(
+        &mut self,
+        name: &str,
+        key: &str,
+        inline: &Option<Spanned<String>>,
+        file: &Option<Spanned<String>>,
+        required: bool,
+        pos: (u64, u64),
+    ) -> Option<Option<Secret>> {
+        match (inline, file) {
+            (Some(s), Some(_)) => {
+                self.issue(
+                    at(s),
+                    format!("credential `{name}` sets both `{key}` and `{key}_file`: keep one"),
+                );
+                None
+            }
+            (Some(s), None) => self.expand(name, key, s).map(|v| Some(Secret(v))),
+            (None, Some(f)) => {
+                let p = Path::new(f.value.trim());
+                let p = if p.is_relative() {
+                    self.path.parent().unwrap_or(Path::new(".")).join(p)
+                } else {
+                    p.to_path_buf()
+                };
+                match self.secrets.read_file(&p) {
+                    Ok(text) => {
+                        let v = text.trim_end_matches(['\r', '\n']).to_string();
+                        if v.trim().is_empty() {
+                            self.issue(at(f), format!("`{key}_file` {} is empty", p.display()));
+                            None
+                        } else {
+                            Some(Some(Secret(v)))
+                        }
+                    }
+                    Err(e) => {
+                        self.issue(at(f), format!("cannot read `{key}_file` {}: {e}", p.display()));
+                        None
+                    }
+                }
+            }
+            (None, None) if required => {
+                self.issue(
+                    pos,
+                    format!("credential `{name}` is missing `{key}` (or `{key}_file`)"),
+                );
+                None
+            }
+            (None, None) => Some(None),
+        }
+    }
+
+    /// Expands `${VAR}` references; the value itself is never put in a message.
+    fn expand(&mut self, name: &str, key: &str, s: &Spanned<String>) -> Option<String> {
+        let raw = s.value.as_str();
+        let mut out = String::with_capacity(raw.len());
+        let mut rest = raw;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                self.issue(at(s), format!("credential `{name}`: `{key}` has an unclosed `${{`"));
+                return None;
+            };
+            let var = &after[..end];
+            if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                self.issue(at(s), format!("credential `{name}`: `{key}` refers to an invalid variable name `{var}`"));
+                return None;
+            }
+            match self.secrets.env(var) {
+                Some(v) if !v.is_empty() => out.push_str(&v),
+                _ => {
+                    self.issue(
+                        at(s),
+                        format!("credential `{name}`: `{key}` needs the environment variable {var}, which is not set or empty"),
+                    );
+                    return None;
+                }
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        let out = out.trim().to_string();
+        if out.is_empty() {
+            self.issue(at(s), format!("credential `{name}`: `{key}` is empty"));
+            return None;
+        }
+        Some(out)
+    }
+}
+
+/// Ids are path segments: keep them to characters that need no escaping.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Accepts `http://` and `https://` URLs with a host; returns it without a trailing slash.
+pub fn check_url(raw: &str) -> Result<String, String> {
+    let s = raw.trim();
+    let u = reqwest::Url::parse(s).map_err(|e| format!("`{s}` is not a URL ({e}); expected https://host[:port][/path]"))?;
+    if u.scheme() != "http" && u.scheme() != "https" {
+        return Err(format!("`{s}` has scheme `{}`; expected https:// (or http:// for private endpoints)", u.scheme()));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{s}` has no host"));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(format!("`{s}` must not have a query or fragment"));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("URLs must not carry user:password; use `credentials:`".to_string());
+    }
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+fn derive_gaussdb(region: &str) -> String {
+    if region.starts_with("eu-de") || region.starts_with("eu-nl") || region.starts_with("eu-ch2") {
+        return format!("https://gaussdb-mysql.{region}.otc.t-systems.com");
+    }
+    match region {
+        "tr-west-1" | "ap-southeast-1" | "ap-southeast-2" => {
+            format!("https://gaussdbformysql.{region}.myhuaweicloud.com")
+        }
+        _ => format!("https://gaussdb.{region}.myhuaweicloud.com"),
+    }
+}
+
+fn derive_iam(region: &str) -> String {
+    if region.starts_with("eu-de") || region.starts_with("eu-nl") || region.starts_with("eu-ch2") {
+        return format!("https://iam.{region}.otc.t-systems.com/v3");
+    }
+    format!("https://iam.{region}.myhuaweicloud.com/v3")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Secrets for tests: a fixed environment and in-memory files.
+    struct FakeEnv;
+    impl SecretSource for FakeEnv {
+        fn env(&self, name: &str) -> Option<String> {
+            match name {
+                "HWC_TOKEN" => Some("env-token-SECRET".into()),
+                "EMPTY" => Some(String::new()),
+                _ => None,
+            }
+        }
+        fn read_file(&self, path: &Path) -> std::io::Result<String> {
+            match path.to_str() {
+                Some("/run/secrets/hwc_token") => Ok("file-token-SECRET\n".into()),
+                Some("/run/secrets/empty") => Ok("\n".into()),
+                _ => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory")),
+            }
+        }
+    }
+
+    fn load(yaml: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml(Path::new("test.yaml"), yaml, &FakeEnv)
+    }
+
+    const GOOD: &str = "\
+defaults:
+  interval: 1m
+credentials:
+  t:
+    token: ${HWC_TOKEN}
+projects:
+  - id: 0123456789abcdef0123456789abcdef
+    region: cn-north-4
+    credentials: t
+    roma:
+      instances:
+        - id: inst-1
+    eventgrid: {}
+    gaussdb_mysql: {}
+";
+
+    #[test]
+    fn good_config_resolves_defaults_endpoints_and_secrets() {
+        let c = load(GOOD).expect("valid");
+        assert_eq!(c.concurrency, DEFAULT_CONCURRENCY);
+        let p = &c.projects[0];
+        assert_eq!(p.settings.interval, Duration::from_secs(60));
+        assert_eq!(p.settings.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(p.endpoints.roma, "https://roma.cn-north-4.myhuaweicloud.com");
+        assert_eq!(p.endpoints.eventgrid, "https://eg.cn-north-4.myhuaweicloud.com");
+        assert_eq!(p.endpoints.gaussdb_mysql, "https://gaussdb.cn-north-4.myhuaweicloud.com");
+        assert_eq!(p.roma_instances[0].app_quotas, AppQuotaSelection::Discover);
+        assert_eq!(
+            p.credential.credential,
+            Credential::Token {
+                token: Secret::new("env-token-SECRET")
+            }
+        );
+        // Debug output of the whole config never shows the secret.
+        assert!(!format!("{c:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let text = include_str!("../config/huaweicloud-quota-exporter.yaml");
+        let c = load(text).expect("example config must load");
+        assert_eq!(c.projects.len(), 2);
+        assert_eq!(c.projects[1].endpoints.gaussdb_mysql, "https://gaussdb-mysql.eu-de.otc.t-systems.com");
+        assert_eq!(c.projects[1].settings.interval, Duration::from_secs(600));
+        assert_eq!(
+            c.projects[0].roma_instances[1].app_quotas,
+            AppQuotaSelection::Ids(vec!["c900c5612dbe451bb43cbcc49cfaf2f3".into()])
+        );
+        assert_eq!(c.projects[0].roma_instances[2].app_quotas, AppQuotaSelection::None);
+    }
+
+    #[test]
+    fn project_settings_override_defaults_and_http_urls_are_allowed() {
+        let yaml = GOOD.replace(
+            "    region: cn-north-4\n",
+            "    region: cn-north-4\n    timeout: 3s\n    endpoints:\n      roma: http://127.0.0.1:8080/\n",
+        );
+        let c = load(&yaml).expect("valid");
+        assert_eq!(c.projects[0].settings.timeout, Duration::from_secs(3));
+        assert_eq!(c.projects[0].endpoints.roma, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn aksk_and_iam_credentials_parse() {
+        let yaml = "\
+credentials:
+  a:
+    access_key: AKEXAMPLE
+    secret_key_file: /run/secrets/hwc_token
+  i:
+    iam_endpoint: https://iam.eu-de.otc.t-systems.com/v3
+    domain: OTC-EU-DE-1
+    username: monitoring
+    password: ${HWC_TOKEN}
+projects:
+  - id: p1
+    region: eu-de
+    credentials: a
+    gaussdb_mysql: {}
+  - id: p2
+    region: eu-de
+    credentials: i
+    gaussdb_mysql: {}
+";
+        let c = load(yaml).expect("valid");
+        assert_eq!(c.projects[0].credential.credential.kind(), "aksk");
+        assert_eq!(c.projects[1].credential.credential.kind(), "iam_password");
+        assert!(!format!("{c:?}").contains("SECRET"));
+    }
+
+    /// Broken configs: (yaml, expected line, expected message fragment).
+    #[test]
+    fn broken_configs_name_line_and_reason() {
+        let cases: Vec<(String, u64, &str)> = vec![
+            (GOOD.replace("defaults:", "defaultz:"), 1, "unknown field `defaultz`"),
+            (GOOD.replace("    region:", "    regoin:"), 8, "unknown field `regoin`"),
+            (GOOD.replace("interval: 1m", "interval: 5x"), 2, "invalid duration `5x`"),
+            (GOOD.replace("interval: 1m", "interval: 300"), 2, "has no unit"),
+            (format!("{GOOD}  - id: 0123456789abcdef0123456789abcdef\n    region: x\n    credentials: t\n    gaussdb_mysql: {{}}\n"), 15, "duplicate project id"),
+            (GOOD.replace("        - id: inst-1\n", "        - id: inst-1\n        - id: inst-1\n"), 13, "duplicate instance id `inst-1`"),
+            (GOOD.replace("    credentials: t", "    credentials: nope"), 9, "unknown credentials `nope`: expected one of t"),
+            (GOOD.replace("    region: cn-north-4\n", "    region: cn-north-4\n    endpoints:\n      roma: ftp://x\n"), 10, "invalid URL for endpoints.roma"),
+            (GOOD.replace("    region: cn-north-4\n", "    region: cn-north-4\n    endpoints:\n      eventgrid: not a url\n"), 10, "is not a URL"),
+            (GOOD.replace("        - id: inst-1\n", "        - id: inst-1\n          app_quotas: sometimes\n"), 13, "expected `discover`, `none`, or a list"),
+            (GOOD.replace("    token: ${HWC_TOKEN}", "    token: x\n    access_key: y"), 5, "is ambiguous"),
+            (GOOD.replace("    token: ${HWC_TOKEN}", "    access_key: y"), 5, "is missing `secret_key`"),
+            (GOOD.replace("${HWC_TOKEN}", "${NOT_SET}"), 5, "environment variable NOT_SET"),
+            (GOOD.replace("    token: ${HWC_TOKEN}", "    token_file: /run/secrets/missing"), 5, "cannot read `token_file`"),
+            (GOOD.replace("    token: ${HWC_TOKEN}", "    token_file: /run/secrets/empty"), 5, "is empty"),
+            (GOOD.replace("    roma:\n      instances:\n        - id: inst-1\n    eventgrid: {}\n    gaussdb_mysql: {}\n", ""), 7, "polls nothing"),
+            (GOOD.replace("    region: cn-north-4\n", ""), 7, "set `region` or `endpoints.roma`"),
+            (GOOD.replace("  interval: 1m", "  interval: 1m\n  concurrency: 0"), 3, "concurrency must be at least 1"),
+            (GOOD.replace("  interval: 1m", "  interval: 1m\n  rate_limit: -2"), 3, "rate_limit must be a positive number"),
+            (GOOD.replace("  interval: 1m", "  interval: 1h\n  max_staleness: 5m"), 8, "max_staleness (5m) is shorter than interval (1h)"),
+            ("projects: []\n".to_string(), 1, "`projects` is empty"),
+            (GOOD.replace("credentials:\n  t:", "credentials:\n t:\n   x"), 5, "expected"),
+            (GOOD.replace("        - id: inst-1", "        - id: inst/1"), 12, "invalid instance id"),
+            (GOOD.replace("    eventgrid: {}", "    eventgrid:\n      types: [CHANNEL, \"bad type\"]"), 14, "invalid EventGrid quota type"),
+        ];
+        assert!(cases.len() >= 10);
+        for (yaml, line, fragment) in cases {
+            let err = load(&yaml).expect_err(&format!("must fail:\n{yaml}"));
+            let text = err.to_string();
+            assert!(text.starts_with("test.yaml:"), "{text}");
+            assert!(text.contains(fragment), "expected `{fragment}` in:\n{text}\nfor:\n{yaml}");
+            assert_eq!(err.issues[0].line, line, "line of:\n{text}\nfor:\n{yaml}");
+            assert!(err.issues[0].column > 0, "column of:\n{text}");
+            assert!(!text.contains("SECRET"), "secret leaked:\n{text}");
+        }
+    }
+
+    #[test]
+    fn several_errors_are_reported_together() {
+        let yaml = GOOD
+            .replace("    credentials: t", "    credentials: nope")
+            .replace("        - id: inst-1\n", "        - id: inst-1\n        - id: inst-1\n");
+        let err = load(&yaml).expect_err("two problems");
+        assert_eq!(err.issues.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s}"), "<redacted>");
+        assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
+    }
+}

@@ -1,0 +1,24 @@
+//! huaweicloud-quota-exporter: polls Huawei Cloud and Open Telekom Cloud quota APIs and
+//! serves every limit and usage figure as Prometheus gauges.
+//!
+//! The data flows one way, one module per step:
+//! [`config`] -> [`target`] -> [`scheduler`] -> [`upstream`] (with [`auth`] and [`value`])
+//! -> [`sample`] -> [`snapshot`] -> [`render`] -> [`server`]. [`app`] wires them up for the
+//! daemon, `--once` and `--config.check`; [`simulator`] is the fake cloud behind `--demo`
+//! and the tests.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod render;
+pub mod sample;
+pub mod scheduler;
+pub mod server;
+pub mod simulator;
+pub mod snapshot;
+pub mod target;
+pub mod upstream;
+pub mod value;

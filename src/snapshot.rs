@@ -1,0 +1,195 @@
+//! The current state of every target: last poll, last good data, and that data already
+//! rendered as exposition lines. A poll result replaces its target's entry in one step
+//! under one lock, so a render never sees a half-updated target.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Notify;
+
+use crate::render::{self, TargetLines};
+use crate::sample::PollOutput;
+use crate::target::Target;
+use crate::upstream::PollError;
+
+/// How the last poll of a target went.
+#[derive(Clone, Debug)]
+pub struct PollRecord {
+    /// When it finished.
+    pub finished_at: SystemTime,
+    /// How long it took.
+    pub duration: Duration,
+    /// `None` on success.
+    pub error: Option<PollError>,
+    /// Values that could not be read in an otherwise good poll.
+    pub value_errors: usize,
+}
+
+/// Everything known about one target.
+#[derive(Clone, Debug)]
+pub struct TargetStatus {
+    /// The target.
+    pub target: Arc<Target>,
+    /// The last poll, once there was one.
+    pub last_poll: Option<PollRecord>,
+    /// When a poll last succeeded.
+    pub last_success: Option<SystemTime>,
+    /// The last good data, until it is older than `max_staleness`.
+    pub data: Option<Arc<PollOutput>>,
+    /// Exposition lines of this target, rendered when its state changed.
+    pub lines: Arc<TargetLines>,
+}
+
+impl TargetStatus {
+    fn new(target: Arc<Target>) -> Self {
+        let mut s = TargetStatus {
+            target,
+            last_poll: None,
+            last_success: None,
+            data: None,
+            lines: Arc::default(),
+        };
+        s.lines = Arc::new(render::target_lines(&s));
+        s
+    }
+
+    fn rerender(&mut self) {
+        self.lines = Arc::new(render::target_lines(self));
+    }
+}
+
+/// The state of all targets, plus change notification for the renderer.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    targets: Mutex<BTreeMap<String, TargetStatus>>,
+    changed: Notify,
+    generation: AtomicU64,
+    reload_ok: AtomicBool,
+}
+
+impl Snapshot {
+    /// An empty snapshot.
+    pub fn new() -> Self {
+        let s = Snapshot::default();
+        s.reload_ok.store(true, Ordering::Relaxed);
+        s
+    }
+
+    fn update(&self, f: impl FnOnce(&mut BTreeMap<String, TargetStatus>)) {
+        {
+            let mut g = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut g);
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+        self.changed.notify_one();
+    }
+
+    /// Sets the target list: targets that stay keep their data, removed ones vanish,
+    /// new ones start unpolled.
+    pub fn set_targets(&self, targets: &[Arc<Target>]) {
+        self.update(|m| {
+            let mut next = BTreeMap::new();
+            for t in targets {
+                let status = match m.remove(&t.key) {
+                    Some(mut old) => {
+                        old.target = t.clone();
+                        old.rerender();
+                        old
+                    }
+                    None => TargetStatus::new(t.clone()),
+                };
+                next.insert(t.key.clone(), status);
+            }
+            *m = next;
+        });
+    }
+
+    /// Records a successful poll: its data replaces the target's old data at once.
+    pub fn record_success(&self, key: &str, finished_at: SystemTime, duration: Duration, output: PollOutput) {
+        self.update(|m| {
+            if let Some(s) = m.get_mut(key) {
+                s.last_poll = Some(PollRecord {
+                    finished_at,
+                    duration,
+                    error: None,
+                    value_errors: output.value_errors.len(),
+                });
+                s.last_success = Some(finished_at);
+                s.data = Some(Arc::new(output));
+                s.rerender();
+            }
+        });
+    }
+
+    /// Records a failed poll: the old data stays (until [`Snapshot::expire`]).
+    pub fn record_failure(&self, key: &str, finished_at: SystemTime, duration: Duration, error: PollError) {
+        self.update(|m| {
+            if let Some(s) = m.get_mut(key) {
+                s.last_poll = Some(PollRecord {
+                    finished_at,
+                    duration,
+                    error: Some(error),
+                    value_errors: 0,
+                });
+                s.rerender();
+            }
+        });
+    }
+
+    /// Drops a target's data if its last success is older than `max_staleness` at `now`.
+    /// Returns whether anything was dropped.
+    pub fn expire(&self, key: &str, now: SystemTime, max_staleness: Duration) -> bool {
+        let stale = {
+            let g = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+            g.get(key).is_some_and(|s| {
+                s.data.is_some()
+                    && s.last_success
+                        .is_none_or(|t| now.duration_since(t).unwrap_or_default() >= max_staleness)
+            })
+        };
+        if stale {
+            self.update(|m| {
+                if let Some(s) = m.get_mut(key) {
+                    s.data = None;
+                    s.rerender();
+                }
+            });
+        }
+        stale
+    }
+
+    /// Marks the result of the last config reload.
+    pub fn set_reload_ok(&self, ok: bool) {
+        self.reload_ok.store(ok, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::Release);
+        self.changed.notify_one();
+    }
+
+    /// Result of the last config reload.
+    pub fn reload_ok(&self) -> bool {
+        self.reload_ok.load(Ordering::Relaxed)
+    }
+
+    /// A consistent copy of every target's status (cheap: shares the data and lines).
+    pub fn view(&self) -> Vec<TargetStatus> {
+        let g = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        g.values().cloned().collect()
+    }
+
+    /// Counts changes; the renderer compares it to skip work.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Waits until something changed since the last call returned.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    /// Wakes the renderer without a change (for example to finish a pending render).
+    pub fn poke(&self) {
+        self.changed.notify_one();
+    }
+}

@@ -1,0 +1,366 @@
+//! The upstream side: one shared HTTP client, per-host rate limits, the global concurrency
+//! cap, error decoding, and one poll function per API (request in the API's own file).
+//!
+//! Decoders are pure functions over bytes (see [`roma`], [`eventgrid`], [`gaussdb`]); this
+//! module does the I/O around them and turns every failure into a [`PollError`] that keeps
+//! the upstream `error_code` and `X-Request-Id`.
+
+pub mod error;
+pub mod eventgrid;
+pub mod gaussdb;
+pub mod roma;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::Semaphore;
+
+use crate::auth::Authenticator;
+use crate::sample::{Api, PollOutput};
+use crate::target::Target;
+
+/// The user agent sent upstream: name and version, so API owners can tell who calls.
+pub const USER_AGENT: &str = concat!("huaweicloud-quota-exporter/", env!("CARGO_PKG_VERSION"));
+
+/// Default cap on an upstream response body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Why a poll failed. `code` is the upstream `error_code` when there was one, else a local
+/// code: `timeout`, `connect`, `http`, `decode`, `body_too_large`, `auth`, `http_<status>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PollError {
+    /// Upstream `error_code` or a local code.
+    pub code: String,
+    /// HTTP status, when a response came.
+    pub status: Option<u16>,
+    /// Human-readable reason (single line, never a secret).
+    pub message: String,
+    /// Upstream request id (`X-Request-Id` or the body's `request_id`).
+    pub request_id: Option<String>,
+}
+
+impl PollError {
+    /// An error found locally (no upstream response involved).
+    pub fn local(code: &str, message: impl Into<String>) -> Self {
+        PollError {
+            code: code.to_string(),
+            status: None,
+            message: message.into(),
+            request_id: None,
+        }
+    }
+}
+
+impl fmt::Display for PollError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(s) = self.status {
+            write!(f, "HTTP {s} ")?;
+        }
+        write!(f, "{}: {}", self.code, self.message)?;
+        if let Some(id) = &self.request_id {
+            write!(f, " (request id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PollError {}
+
+/// Counters of upstream requests and errors, rendered as
+/// `huaweicloud_quota_api_requests_total` and `huaweicloud_quota_api_errors_total`.
+#[derive(Debug, Default)]
+pub struct ApiCounters {
+    requests: Mutex<BTreeMap<(Api, String), u64>>,
+    errors: Mutex<BTreeMap<(Api, String), u64>>,
+}
+
+impl ApiCounters {
+    /// Counts one request by its outcome (`200`, `429`, or a local code such as `timeout`).
+    pub fn count_request(&self, api: Api, code: &str) {
+        bump(&self.requests, api, code, 1);
+    }
+    /// Counts `n` errors with this code.
+    pub fn count_error(&self, api: Api, code: &str, n: u64) {
+        bump(&self.errors, api, code, n);
+    }
+    /// All request counters, sorted.
+    pub fn requests(&self) -> Vec<((Api, String), u64)> {
+        copy(&self.requests)
+    }
+    /// All error counters, sorted.
+    pub fn errors(&self) -> Vec<((Api, String), u64)> {
+        copy(&self.errors)
+    }
+}
+
+fn bump(m: &Mutex<BTreeMap<(Api, String), u64>>, api: Api, code: &str, n: u64) {
+    let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+    *g.entry((api, code.to_string())).or_insert(0) += n;
+}
+
+fn copy(m: &Mutex<BTreeMap<(Api, String), u64>>) -> Vec<((Api, String), u64)> {
+    let g = m.lock().unwrap_or_else(|e| e.into_inner());
+    g.iter().map(|(k, v)| (k.clone(), *v)).collect()
+}
+
+/// A token bucket: `rate` requests per second with a burst of `max(1, rate)`.
+/// Tokens may go negative: each caller reserves its slot and sleeps until it, so
+/// waiting callers are served in arrival order without polling.
+#[derive(Debug)]
+struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl TokenBucket {
+    fn new(rate: f64) -> Self {
+        let burst = rate.max(1.0);
+        TokenBucket {
+            rate,
+            burst,
+            state: Mutex::new((burst, Instant::now())),
+        }
+    }
+
+    async fn acquire(&self) {
+        let wait = {
+            let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let refill = now.duration_since(g.1).as_secs_f64() * self.rate;
+            g.0 = (g.0 + refill).min(self.burst) - 1.0;
+            g.1 = now;
+            if g.0 >= 0.0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs_f64(-g.0 / self.rate)
+            }
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// A response whose body was read within the size limit.
+#[derive(Debug)]
+pub struct UpstreamResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: Bytes,
+    /// `X-Request-Id`, when sent.
+    pub request_id: Option<String>,
+}
+
+/// Settings of the shared client.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientSettings {
+    /// Requests in flight at once, whole process.
+    pub concurrency: u32,
+    /// Requests per second per API host.
+    pub rate_limit: f64,
+    /// Largest response body accepted.
+    pub max_body_bytes: usize,
+}
+
+/// The one HTTP client every target shares, with its limits and counters.
+pub struct UpstreamClient {
+    http: reqwest::Client,
+    concurrency: Semaphore,
+    settings: ClientSettings,
+    buckets: Mutex<HashMap<String, Arc<TokenBucket>>>,
+    auth: Authenticator,
+    /// Request and error counters.
+    pub counters: Arc<ApiCounters>,
+}
+
+impl fmt::Debug for UpstreamClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamClient")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UpstreamClient {
+    /// Builds the shared client (rustls, gzip, connect timeout, user agent).
+    pub fn new(settings: ClientSettings, counters: Arc<ApiCounters>) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .gzip(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(UpstreamClient {
+            http,
+            concurrency: Semaphore::new(settings.concurrency.max(1) as usize),
+            settings,
+            buckets: Mutex::new(HashMap::new()),
+            auth: Authenticator::new(),
+            counters,
+        })
+    }
+
+    fn bucket(&self, host: &str) -> Arc<TokenBucket> {
+        let mut g = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        g.entry(host.to_string())
+            .or_insert_with(|| Arc::new(TokenBucket::new(self.settings.rate_limit)))
+            .clone()
+    }
+
+    /// Sends one GET for `target` to `path_and_query` (relative to the target's base URL),
+    /// within the rate limit, the concurrency cap and the target's timeout. Any status
+    /// other than 2xx becomes a [`PollError`] with the decoded upstream error.
+    pub async fn get(&self, target: &Target, path_and_query: &str) -> Result<UpstreamResponse, PollError> {
+        let url = format!("{}{}", target.base_url, path_and_query);
+        let url = reqwest::Url::parse(&url)
+            .map_err(|e| PollError::local("config", format!("cannot build URL {url}: {e}")))?;
+        let mut req = reqwest::Request::new(reqwest::Method::GET, url);
+        *req.timeout_mut() = Some(target.settings().timeout);
+        req.headers_mut().insert(
+            reqwest::header::ACCEPT,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
+        self.execute(target.api, target.host(), &target.project, req).await
+    }
+
+    async fn execute(
+        &self,
+        api: Api,
+        host: String,
+        project: &crate::config::Project,
+        mut req: reqwest::Request,
+    ) -> Result<UpstreamResponse, PollError> {
+        self.bucket(&host).acquire().await;
+        let _permit = self
+            .concurrency
+            .acquire()
+            .await
+            .map_err(|_| PollError::local("shutdown", "the exporter is shutting down"))?;
+        self.auth.authorize(&project.credential, project, &mut req).await?;
+        let result = self.read(req).await;
+        let code = match &result {
+            Ok(r) => r.status.to_string(),
+            Err(e) => e.status.map(|s| s.to_string()).unwrap_or_else(|| e.code.clone()),
+        };
+        self.counters.count_request(api, &code);
+        let response = result.inspect_err(|e| self.counters.count_error(api, &e.code, 1))?;
+        if (200..300).contains(&response.status) {
+            return Ok(response);
+        }
+        let decoded = error::decode_error_body(&response.body);
+        let err = PollError {
+            code: decoded.code.unwrap_or_else(|| format!("http_{}", response.status)),
+            status: Some(response.status),
+            message: decoded
+                .message
+                .unwrap_or_else(|| format!("HTTP {} with an empty body", response.status)),
+            request_id: response.request_id.or(decoded.request_id),
+        };
+        self.counters.count_error(api, &err.code, 1);
+        Err(err)
+    }
+
+    /// Sends and reads the body, stopping as soon as it exceeds the size limit.
+    async fn read(&self, req: reqwest::Request) -> Result<UpstreamResponse, PollError> {
+        let limit = self.settings.max_body_bytes;
+        let mut resp = self.http.execute(req).await.map_err(transport_error)?;
+        let status = resp.status().as_u16();
+        let request_id = resp
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(128).collect::<String>());
+        let too_large = |request_id: Option<String>| PollError {
+            code: "body_too_large".to_string(),
+            status: Some(status),
+            message: format!("response body exceeds the limit of {limit} bytes"),
+            request_id,
+        };
+        if resp.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large(request_id));
+        }
+        let mut body = BytesMut::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > limit {
+                        return Err(too_large(request_id));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let mut err = transport_error(e);
+                    err.status = Some(status);
+                    err.request_id = request_id;
+                    return Err(err);
+                }
+            }
+        }
+        Ok(UpstreamResponse {
+            status,
+            body: body.freeze(),
+            request_id,
+        })
+    }
+
+    /// Polls one target: every call its API needs, decoded into one [`PollOutput`].
+    pub async fn poll(&self, target: &Target) -> Result<PollOutput, PollError> {
+        match target.api {
+            Api::RomaLivedata => roma::poll_livedata(self, target).await,
+            Api::RomaAppQuota => roma::poll_app_quotas(self, target).await,
+            Api::Eventgrid => eventgrid::poll(self, target).await,
+            Api::GaussdbMysql => gaussdb::poll(self, target).await,
+            Api::Iam => Err(PollError::local("config", "IAM is not a pollable API")),
+        }
+    }
+}
+
+/// Maps a decode failure of a successful response to the `decode` error.
+pub fn decode_failure(e: error::DecodeError, response: &UpstreamResponse) -> PollError {
+    PollError {
+        code: "decode".to_string(),
+        status: Some(response.status),
+        message: e.to_string(),
+        request_id: response.request_id.clone(),
+    }
+}
+
+fn transport_error(e: reqwest::Error) -> PollError {
+    let code = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_decode() || e.is_body() {
+        "decode"
+    } else {
+        "http"
+    };
+    // reqwest's Display names the URL, which holds no secret (auth is in headers).
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    PollError::local(code, message)
+}
+
+/// Percent-encodes one path segment or query value (ids come from config and upstream).
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
