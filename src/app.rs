@@ -28,14 +28,20 @@ pub async fn run(cli: Cli) -> ExitCode {
         interval,
     }) = &cli.command
     {
-        return run_simulator(listen_address, *roma_instances, write_config.as_deref(), interval).await;
+        return run_simulator(
+            listen_address,
+            *roma_instances,
+            write_config.as_deref(),
+            interval,
+        )
+        .await;
     }
     // --demo: the simulator on loopback and a config that polls it.
     let mut _simulator = None;
     let loaded = if cli.demo {
         match Simulator::start(([127, 0, 0, 1], 0).into(), World::demo()).await {
             Ok(sim) => {
-                let yaml = sim.world_config_yaml("15s");
+                let yaml = World::demo().exporter_config_yaml(&sim.base_url(), "15s");
                 let path = Path::new("<demo>");
                 let cfg = Config::from_yaml(path, &yaml, &ProcessEnv);
                 tracing::info!(simulator = %sim.base_url(), "demo mode: polling the built-in cloud simulator");
@@ -110,20 +116,42 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
     if let Some(l) = listeners.first() {
         if let Ok(a) = l.local_addr() {
-            let host = if a.ip().is_unspecified() { "localhost".to_string() } else { a.ip().to_string() };
-            let host = if host.contains(':') { format!("[{host}]") } else { host };
+            let host = if a.ip().is_unspecified() {
+                "localhost".to_string()
+            } else {
+                a.ip().to_string()
+            };
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host
+            };
             // The one line a new user needs: where to look.
-            eprintln!("huaweicloud-quota-exporter {} serving on http://{host}:{}/ (metrics at {})", env!("CARGO_PKG_VERSION"), a.port(), cli.telemetry_path);
+            eprintln!(
+                "huaweicloud-quota-exporter {} serving on http://{host}:{}/ (metrics at {})",
+                env!("CARGO_PKG_VERSION"),
+                a.port(),
+                cli.telemetry_path
+            );
         }
     }
 
-    tokio::spawn(exposition.clone().run(snapshot.clone(), counters.clone(), Duration::from_millis(100)));
+    tokio::spawn(exposition.clone().run(
+        snapshot.clone(),
+        counters.clone(),
+        Duration::from_millis(100),
+    ));
     let scheduler = Arc::new(Scheduler::new(client, snapshot.clone()));
     scheduler.apply(&targets);
     tracing::info!(targets = targets.len(), shard = %cli.shard, "polling started");
 
     if !cli.demo {
-        spawn_reload_on_sighup(cli.config_file.clone(), cli.shard, scheduler.clone(), snapshot.clone());
+        spawn_reload_on_sighup(
+            cli.config_file.clone(),
+            cli.shard,
+            scheduler.clone(),
+            snapshot.clone(),
+        );
     }
 
     let state = Arc::new(AppState {
@@ -147,10 +175,16 @@ fn client_settings(config: &Config) -> ClientSettings {
 }
 
 /// Reloads the config on SIGHUP; a bad config is logged and the old one keeps running.
-fn spawn_reload_on_sighup(path: std::path::PathBuf, shard: target::Shard, scheduler: Arc<Scheduler>, snapshot: Arc<Snapshot>) {
+fn spawn_reload_on_sighup(
+    path: std::path::PathBuf,
+    shard: target::Shard,
+    scheduler: Arc<Scheduler>,
+    snapshot: Arc<Snapshot>,
+) {
     #[cfg(unix)]
     tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
             tracing::warn!("cannot install the SIGHUP handler; reload by restarting");
             return;
         };
@@ -199,19 +233,36 @@ pub fn describe(config: &Config, targets: &[Arc<Target>], cli: &Cli) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(s, "config OK: {}", config.source.display());
-    let _ = writeln!(s, "concurrency: {}  rate_limit: {}/s per API host", config.concurrency, config.rate_limit);
+    let _ = writeln!(
+        s,
+        "concurrency: {}  rate_limit: {}/s per API host",
+        config.concurrency, config.rate_limit
+    );
     let _ = writeln!(s, "projects:");
     for p in &config.projects {
         let cred = match &p.credential.credential {
             Credential::Token { .. } => "static token".to_string(),
-            Credential::AkSk { access_key, security_token, .. } => {
+            Credential::AkSk {
+                access_key,
+                security_token,
+                ..
+            } => {
                 let shown: String = access_key.chars().take(4).collect();
                 format!(
                     "AK/SK (access key {shown}...{})",
-                    if security_token.is_some() { ", temporary" } else { "" }
+                    if security_token.is_some() {
+                        ", temporary"
+                    } else {
+                        ""
+                    }
                 )
             }
-            Credential::IamPassword { iam_endpoint, domain, username, .. } => {
+            Credential::IamPassword {
+                iam_endpoint,
+                domain,
+                username,
+                ..
+            } => {
                 format!("IAM password ({username}@{domain} via {iam_endpoint})")
             }
         };
@@ -231,8 +282,12 @@ pub fn describe(config: &Config, targets: &[Arc<Target>], cli: &Cli) -> String {
     let _ = writeln!(s, "targets (shard {}): {}", cli.shard, targets.len());
     for t in targets {
         let extra = match (&t.app_quotas, t.api) {
-            (crate::config::AppQuotaSelection::Discover, crate::sample::Api::RomaAppQuota) => " app_quotas=discover".to_string(),
-            (crate::config::AppQuotaSelection::Ids(ids), _) => format!(" app_quotas={}", ids.join(",")),
+            (crate::config::AppQuotaSelection::Discover, crate::sample::Api::RomaAppQuota) => {
+                " app_quotas=discover".to_string()
+            }
+            (crate::config::AppQuotaSelection::Ids(ids), _) => {
+                format!(" app_quotas={}", ids.join(","))
+            }
             _ if !t.eventgrid_types.is_empty() => format!(" types={}", t.eventgrid_types.join(",")),
             _ => String::new(),
         };
@@ -241,7 +296,12 @@ pub fn describe(config: &Config, targets: &[Arc<Target>], cli: &Cli) -> String {
     s
 }
 
-async fn run_simulator(listen: &str, roma_instances: usize, write_config: Option<&Path>, interval: &str) -> ExitCode {
+async fn run_simulator(
+    listen: &str,
+    roma_instances: usize,
+    write_config: Option<&Path>,
+    interval: &str,
+) -> ExitCode {
     let addr: std::net::SocketAddr = match listen.parse() {
         Ok(a) => a,
         Err(e) => {
@@ -249,8 +309,14 @@ async fn run_simulator(listen: &str, roma_instances: usize, write_config: Option
             return ExitCode::FAILURE;
         }
     };
-    let world = if roma_instances == 0 { World::demo() } else { World::with_roma_instances(roma_instances) };
-    let sim = match Simulator::start(addr, world).await {
+    let world = || {
+        if roma_instances == 0 {
+            World::demo()
+        } else {
+            World::with_roma_instances(roma_instances)
+        }
+    };
+    let sim = match Simulator::start(addr, world()).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cannot start the simulator on {listen}: {e}");
@@ -258,7 +324,10 @@ async fn run_simulator(listen: &str, roma_instances: usize, write_config: Option
         }
     };
     if let Some(path) = write_config {
-        if let Err(e) = std::fs::write(path, sim.world_config_yaml(interval)) {
+        if let Err(e) = std::fs::write(
+            path,
+            world().exporter_config_yaml(&sim.base_url(), interval),
+        ) {
             eprintln!("cannot write {}: {e}", path.display());
             return ExitCode::FAILURE;
         }

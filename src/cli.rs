@@ -11,7 +11,11 @@ use crate::target::Shard;
 #[command(name = "huaweicloud-quota-exporter", version, about, long_about = None)]
 pub struct Cli {
     /// YAML config file.
-    #[arg(long = "config.file", value_name = "FILE", default_value = "huaweicloud-quota-exporter.yaml")]
+    #[arg(
+        long = "config.file",
+        value_name = "FILE",
+        default_value = "huaweicloud-quota-exporter.yaml"
+    )]
     pub config_file: PathBuf,
 
     /// Load and validate the config, print the resolved targets, exit 0 (valid) or 1.
@@ -19,11 +23,19 @@ pub struct Cli {
     pub config_check: bool,
 
     /// Address to listen on; repeat for several (`:9876` means every interface).
-    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = ":9876")]
+    #[arg(
+        long = "web.listen-address",
+        value_name = "ADDR",
+        default_value = ":9876"
+    )]
     pub listen_addresses: Vec<String>,
 
     /// Path under which the metrics are served.
-    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
+    #[arg(
+        long = "web.telemetry-path",
+        value_name = "PATH",
+        default_value = "/metrics"
+    )]
     pub telemetry_path: String,
 
     /// TLS and basic auth config (Prometheus exporter-toolkit web-config.yml format).

@@ -107,7 +107,10 @@ impl<'de> Deserialize<'de> for AppQuotaSelection {
                     ))),
                 }
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AppQuotaSelection, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<AppQuotaSelection, A::Error> {
                 let mut ids = Vec::new();
                 while let Some(id) = seq.next_element::<String>()? {
                     let id = id.trim().to_string();
@@ -409,7 +412,7 @@ pub struct Config {
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 /// Default request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default staleness bound.
+/// Default staleness bound (or three intervals, when that is longer).
 pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(1800);
 /// Default global concurrency.
 pub const DEFAULT_CONCURRENCY: u32 = 16;
@@ -559,7 +562,10 @@ impl Validator<'_> {
         let defaults = PollSettings {
             interval: d.interval.map(|x| x.0).unwrap_or(DEFAULT_INTERVAL),
             timeout: d.timeout.map(|x| x.0).unwrap_or(DEFAULT_TIMEOUT),
-            max_staleness: d.max_staleness.map(|x| x.0).unwrap_or(DEFAULT_MAX_STALENESS),
+            max_staleness: d
+                .max_staleness
+                .map(|x| x.0)
+                .unwrap_or(DEFAULT_MAX_STALENESS),
         };
         let concurrency = match &d.concurrency {
             Some(c) if c.value == 0 => {
@@ -654,7 +660,9 @@ impl Validator<'_> {
                     if !valid_id(&iid) {
                         self.issue(
                             at(&inst.id),
-                            format!("invalid instance id `{iid}`: expected a ROMA Connect instance id"),
+                            format!(
+                                "invalid instance id `{iid}`: expected a ROMA Connect instance id"
+                            ),
                         );
                         continue;
                     }
@@ -712,10 +720,17 @@ impl Validator<'_> {
                     ),
                 );
             }
+            let interval = p.interval.map(|x| x.0).unwrap_or(defaults.interval);
+            // Unset staleness follows the interval, so a long interval alone just works.
+            let max_staleness = p
+                .max_staleness
+                .or(file.defaults.max_staleness)
+                .map(|x| x.0)
+                .unwrap_or_else(|| DEFAULT_MAX_STALENESS.max(interval * 3));
             let settings = PollSettings {
-                interval: p.interval.map(|x| x.0).unwrap_or(defaults.interval),
+                interval,
                 timeout: p.timeout.map(|x| x.0).unwrap_or(defaults.timeout),
-                max_staleness: p.max_staleness.map(|x| x.0).unwrap_or(defaults.max_staleness),
+                max_staleness,
             };
             if settings.max_staleness < settings.interval {
                 self.issue(
@@ -758,7 +773,10 @@ impl Validator<'_> {
 
     fn endpoints(&mut self, p: &FileProject, region: &str) -> Option<Endpoints> {
         let mut ok = true;
-        let mut pick = |this: &mut Self, given: &Option<Spanned<String>>, key: &str, derive: &dyn Fn(&str) -> String| {
+        let mut pick = |this: &mut Self,
+                        given: &Option<Spanned<String>>,
+                        key: &str,
+                        derive: &dyn Fn(&str) -> String| {
             match given {
                 Some(s) => match check_url(&s.value) {
                     Ok(u) => u,
@@ -786,17 +804,26 @@ impl Validator<'_> {
         let needs_eg = p.eventgrid.is_some();
         let needs_gauss = p.gaussdb_mysql.is_some();
         let roma = if needs_roma || p.endpoints.roma.is_some() {
-            pick(self, &p.endpoints.roma, "roma", &|r| format!("https://roma.{r}.myhuaweicloud.com"))
+            pick(self, &p.endpoints.roma, "roma", &|r| {
+                format!("https://roma.{r}.myhuaweicloud.com")
+            })
         } else {
             String::new()
         };
         let eventgrid = if needs_eg || p.endpoints.eventgrid.is_some() {
-            pick(self, &p.endpoints.eventgrid, "eventgrid", &|r| format!("https://eg.{r}.myhuaweicloud.com"))
+            pick(self, &p.endpoints.eventgrid, "eventgrid", &|r| {
+                format!("https://eg.{r}.myhuaweicloud.com")
+            })
         } else {
             String::new()
         };
         let gaussdb_mysql = if needs_gauss || p.endpoints.gaussdb_mysql.is_some() {
-            pick(self, &p.endpoints.gaussdb_mysql, "gaussdb_mysql", &derive_gaussdb)
+            pick(
+                self,
+                &p.endpoints.gaussdb_mysql,
+                "gaussdb_mysql",
+                &derive_gaussdb,
+            )
         } else {
             String::new()
         };
@@ -878,14 +905,30 @@ impl Validator<'_> {
         }
         if is_aksk {
             let ak = self.plain(name, "access_key", &c.access_key, first_pos);
-            let sk = self.secret(name, "secret_key", &c.secret_key, &c.secret_key_file, true, first_pos);
-            let st = self.secret(name, "security_token", &c.security_token, &c.security_token_file, false, first_pos);
+            let sk = self.secret(
+                name,
+                "secret_key",
+                &c.secret_key,
+                &c.secret_key_file,
+                true,
+                first_pos,
+            );
+            let st = self.secret(
+                name,
+                "security_token",
+                &c.security_token,
+                &c.security_token_file,
+                false,
+                first_pos,
+            );
             return match (ak, sk, st) {
-                (Some(access_key), Some(Some(secret_key)), Some(security_token)) => Some(Credential::AkSk {
-                    access_key,
-                    secret_key,
-                    security_token,
-                }),
+                (Some(access_key), Some(Some(secret_key)), Some(security_token)) => {
+                    Some(Credential::AkSk {
+                        access_key,
+                        secret_key,
+                        security_token,
+                    })
+                }
                 _ => None,
             };
         }
@@ -902,20 +945,35 @@ impl Validator<'_> {
         };
         let domain = self.plain(name, "domain", &c.domain, first_pos);
         let username = self.plain(name, "username", &c.username, first_pos);
-        let password = self.secret(name, "password", &c.password, &c.password_file, true, first_pos);
+        let password = self.secret(
+            name,
+            "password",
+            &c.password,
+            &c.password_file,
+            true,
+            first_pos,
+        );
         match (endpoint, domain, username, password) {
-            (Some(iam_endpoint), Some(domain), Some(username), Some(Some(password))) => Some(Credential::IamPassword {
-                iam_endpoint,
-                domain,
-                username,
-                password,
-            }),
+            (Some(iam_endpoint), Some(domain), Some(username), Some(Some(password))) => {
+                Some(Credential::IamPassword {
+                    iam_endpoint,
+                    domain,
+                    username,
+                    password,
+                })
+            }
             _ => None,
         }
     }
 
     /// A required non-secret value (may use `${ENV}`).
-    fn plain(&mut self, name: &str, key: &str, v: &Option<Spanned<String>>, pos: (u64, u64)) -> Option<String> {
+    fn plain(
+        &mut self,
+        name: &str,
+        key: &str,
+        v: &Option<Spanned<String>>,
+        pos: (u64, u64),
+    ) -> Option<String> {
         match v {
             None => {
                 self.issue(pos, format!("credential `{name}` is missing `{key}`"));
@@ -963,7 +1021,10 @@ impl Validator<'_> {
                         }
                     }
                     Err(e) => {
-                        self.issue(at(f), format!("cannot read `{key}_file` {}: {e}", p.display()));
+                        self.issue(
+                            at(f),
+                            format!("cannot read `{key}_file` {}: {e}", p.display()),
+                        );
                         None
                     }
                 }
@@ -988,12 +1049,20 @@ impl Validator<'_> {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
             let Some(end) = after.find('}') else {
-                self.issue(at(s), format!("credential `{name}`: `{key}` has an unclosed `${{`"));
+                self.issue(
+                    at(s),
+                    format!("credential `{name}`: `{key}` has an unclosed `${{`"),
+                );
                 return None;
             };
             let var = &after[..end];
             if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                self.issue(at(s), format!("credential `{name}`: `{key}` refers to an invalid variable name `{var}`"));
+                self.issue(
+                    at(s),
+                    format!(
+                        "credential `{name}`: `{key}` refers to an invalid variable name `{var}`"
+                    ),
+                );
                 return None;
             }
             match self.secrets.env(var) {
@@ -1022,15 +1091,21 @@ impl Validator<'_> {
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Accepts `http://` and `https://` URLs with a host; returns it without a trailing slash.
 pub fn check_url(raw: &str) -> Result<String, String> {
     let s = raw.trim();
-    let u = reqwest::Url::parse(s).map_err(|e| format!("`{s}` is not a URL ({e}); expected https://host[:port][/path]"))?;
+    let u = reqwest::Url::parse(s)
+        .map_err(|e| format!("`{s}` is not a URL ({e}); expected https://host[:port][/path]"))?;
     if u.scheme() != "http" && u.scheme() != "https" {
-        return Err(format!("`{s}` has scheme `{}`; expected https:// (or http:// for private endpoints)", u.scheme()));
+        return Err(format!(
+            "`{s}` has scheme `{}`; expected https:// (or http:// for private endpoints)",
+            u.scheme()
+        ));
     }
     if u.host_str().is_none_or(str::is_empty) {
         return Err(format!("`{s}` has no host"));
@@ -1081,7 +1156,10 @@ mod tests {
             match path.to_str() {
                 Some("/run/secrets/hwc_token") => Ok("file-token-SECRET\n".into()),
                 Some("/run/secrets/empty") => Ok("\n".into()),
-                _ => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory")),
+                _ => Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "No such file or directory",
+                )),
             }
         }
     }
@@ -1114,9 +1192,18 @@ projects:
         let p = &c.projects[0];
         assert_eq!(p.settings.interval, Duration::from_secs(60));
         assert_eq!(p.settings.timeout, DEFAULT_TIMEOUT);
-        assert_eq!(p.endpoints.roma, "https://roma.cn-north-4.myhuaweicloud.com");
-        assert_eq!(p.endpoints.eventgrid, "https://eg.cn-north-4.myhuaweicloud.com");
-        assert_eq!(p.endpoints.gaussdb_mysql, "https://gaussdb.cn-north-4.myhuaweicloud.com");
+        assert_eq!(
+            p.endpoints.roma,
+            "https://roma.cn-north-4.myhuaweicloud.com"
+        );
+        assert_eq!(
+            p.endpoints.eventgrid,
+            "https://eg.cn-north-4.myhuaweicloud.com"
+        );
+        assert_eq!(
+            p.endpoints.gaussdb_mysql,
+            "https://gaussdb.cn-north-4.myhuaweicloud.com"
+        );
         assert_eq!(p.roma_instances[0].app_quotas, AppQuotaSelection::Discover);
         assert_eq!(
             p.credential.credential,
@@ -1129,17 +1216,32 @@ projects:
     }
 
     #[test]
+    fn unset_staleness_follows_a_long_interval() {
+        let c = load(&GOOD.replace("interval: 1m", "interval: 1h")).expect("valid");
+        assert_eq!(
+            c.projects[0].settings.max_staleness,
+            Duration::from_secs(3 * 3600)
+        );
+    }
+
+    #[test]
     fn the_shipped_example_is_valid() {
         let text = include_str!("../config/huaweicloud-quota-exporter.yaml");
         let c = load(text).expect("example config must load");
         assert_eq!(c.projects.len(), 2);
-        assert_eq!(c.projects[1].endpoints.gaussdb_mysql, "https://gaussdb-mysql.eu-de.otc.t-systems.com");
+        assert_eq!(
+            c.projects[1].endpoints.gaussdb_mysql,
+            "https://gaussdb-mysql.eu-de.otc.t-systems.com"
+        );
         assert_eq!(c.projects[1].settings.interval, Duration::from_secs(600));
         assert_eq!(
             c.projects[0].roma_instances[1].app_quotas,
             AppQuotaSelection::Ids(vec!["c900c5612dbe451bb43cbcc49cfaf2f3".into()])
         );
-        assert_eq!(c.projects[0].roma_instances[2].app_quotas, AppQuotaSelection::None);
+        assert_eq!(
+            c.projects[0].roma_instances[2].app_quotas,
+            AppQuotaSelection::None
+        );
     }
 
     #[test]
@@ -1215,7 +1317,10 @@ projects:
             let err = load(&yaml).expect_err(&format!("must fail:\n{yaml}"));
             let text = err.to_string();
             assert!(text.starts_with("test.yaml:"), "{text}");
-            assert!(text.contains(fragment), "expected `{fragment}` in:\n{text}\nfor:\n{yaml}");
+            assert!(
+                text.contains(fragment),
+                "expected `{fragment}` in:\n{text}\nfor:\n{yaml}"
+            );
             assert_eq!(err.issues[0].line, line, "line of:\n{text}\nfor:\n{yaml}");
             assert!(err.issues[0].column > 0, "column of:\n{text}");
             assert!(!text.contains("SECRET"), "secret leaked:\n{text}");
@@ -1226,7 +1331,10 @@ projects:
     fn several_errors_are_reported_together() {
         let yaml = GOOD
             .replace("    credentials: t", "    credentials: nope")
-            .replace("        - id: inst-1\n", "        - id: inst-1\n        - id: inst-1\n");
+            .replace(
+                "        - id: inst-1\n",
+                "        - id: inst-1\n        - id: inst-1\n",
+            );
         let err = load(&yaml).expect_err("two problems");
         assert_eq!(err.issues.len(), 2, "{err}");
     }

@@ -45,15 +45,26 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         let now = time::OffsetDateTime::now_utc();
         let ts = now
-            .format(&time::format_description::well_known::Rfc3339)
+            .format(time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            ))
             .unwrap_or_default();
         let mut v = LogfmtVisitor::default();
         event.record(&mut v);
         let mut line = String::with_capacity(128);
-        let _ = write!(line, "ts={ts} level={}", event.metadata().level().as_str().to_ascii_lowercase());
+        let _ = write!(
+            line,
+            "ts={ts} level={}",
+            event.metadata().level().as_str().to_ascii_lowercase()
+        );
         line.push_str(" msg=");
         push_value(&mut line, &v.message);
         line.push_str(&v.fields);
@@ -85,7 +96,9 @@ impl Visit for LogfmtVisitor {
 
 /// Writes a logfmt value, quoted when it holds spaces, quotes, `=` or nothing.
 fn push_value(out: &mut String, v: &str) {
-    let plain = !v.is_empty() && v.chars().all(|c| c > ' ' && c != '"' && c != '=' && c != '\\');
+    let plain = !v.is_empty()
+        && v.chars()
+            .all(|c| c > ' ' && c != '"' && c != '=' && c != '\\');
     if plain {
         out.push_str(v);
         return;
@@ -108,7 +121,13 @@ mod tests {
 
     #[test]
     fn logfmt_values_are_quoted_when_needed() {
-        let cases = [("abc", "abc"), ("", "\"\""), ("a b", "\"a b\""), ("a=b", "\"a=b\""), ("say \"x\"", "\"say \\\"x\\\"\"")];
+        let cases = [
+            ("abc", "abc"),
+            ("", "\"\""),
+            ("a b", "\"a b\""),
+            ("a=b", "\"a=b\""),
+            ("say \"x\"", "\"say \\\"x\\\"\""),
+        ];
         for (input, want) in cases {
             let mut s = String::new();
             push_value(&mut s, input);

@@ -23,18 +23,54 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The per-target metric families, in exposition order.
 const TARGET_FAMILIES: [(&str, &str); 12] = [
-    ("huaweicloud_quota_limit", "Current quota limit of a resource."),
-    ("huaweicloud_quota_used", "How much of the quota of a resource is used."),
-    ("huaweicloud_quota_limit_max", "Largest value the quota limit can be set to."),
-    ("huaweicloud_quota_limit_min", "Smallest value the quota limit can be set to."),
-    ("huaweicloud_quota_client_call_limit", "Calls a ROMA Connect client quota allows per window."),
-    ("huaweicloud_quota_client_window_seconds", "Length of a ROMA Connect client quota window in seconds."),
-    ("huaweicloud_quota_client_bound_apps", "Applications bound to a ROMA Connect client quota."),
-    ("huaweicloud_quota_client_reset_timestamp_seconds", "When a ROMA Connect client quota is first reset, as Unix time."),
-    ("huaweicloud_quota_client_info", "A ROMA Connect client quota's name, time unit and remark (value 1)."),
-    ("huaweicloud_quota_poll_success", "1 if the last poll of the target succeeded, else 0."),
-    ("huaweicloud_quota_poll_duration_seconds", "Duration of the last poll of the target in seconds."),
-    ("huaweicloud_quota_last_success_timestamp_seconds", "When the target was last polled successfully, as Unix time."),
+    (
+        "huaweicloud_quota_limit",
+        "Current quota limit of a resource.",
+    ),
+    (
+        "huaweicloud_quota_used",
+        "How much of the quota of a resource is used.",
+    ),
+    (
+        "huaweicloud_quota_limit_max",
+        "Largest value the quota limit can be set to.",
+    ),
+    (
+        "huaweicloud_quota_limit_min",
+        "Smallest value the quota limit can be set to.",
+    ),
+    (
+        "huaweicloud_quota_client_call_limit",
+        "Calls a ROMA Connect client quota allows per window.",
+    ),
+    (
+        "huaweicloud_quota_client_window_seconds",
+        "Length of a ROMA Connect client quota window in seconds.",
+    ),
+    (
+        "huaweicloud_quota_client_bound_apps",
+        "Applications bound to a ROMA Connect client quota.",
+    ),
+    (
+        "huaweicloud_quota_client_reset_timestamp_seconds",
+        "When a ROMA Connect client quota is first reset, as Unix time.",
+    ),
+    (
+        "huaweicloud_quota_client_info",
+        "A ROMA Connect client quota's name, time unit and remark (value 1).",
+    ),
+    (
+        "huaweicloud_quota_poll_success",
+        "1 if the last poll of the target succeeded, else 0.",
+    ),
+    (
+        "huaweicloud_quota_poll_duration_seconds",
+        "Duration of the last poll of the target in seconds.",
+    ),
+    (
+        "huaweicloud_quota_last_success_timestamp_seconds",
+        "When the target was last polled successfully, as Unix time.",
+    ),
 ];
 
 const LIMIT: usize = 0;
@@ -122,14 +158,23 @@ pub fn target_lines(s: &TargetStatus) -> TargetLines {
         for r in &data.resources {
             let mut labels = target_labels.clone();
             labels.push(("resource", r.resource.as_str()));
-            for (family, v) in [(LIMIT, r.limit), (USED, r.used), (LIMIT_MAX, r.limit_max), (LIMIT_MIN, r.limit_min)] {
+            for (family, v) in [
+                (LIMIT, r.limit),
+                (USED, r.used),
+                (LIMIT_MAX, r.limit_max),
+                (LIMIT_MIN, r.limit_min),
+            ] {
                 if let Some(v) = v {
                     line(&mut f[family], TARGET_FAMILIES[family].0, &labels, v);
                 }
             }
         }
         for c in &data.clients {
-            let labels = [("project_id", pid), ("instance_id", iid), ("app_quota_id", c.app_quota_id.as_str())];
+            let labels = [
+                ("project_id", pid),
+                ("instance_id", iid),
+                ("app_quota_id", c.app_quota_id.as_str()),
+            ];
             for (family, v) in [
                 (CALL_LIMIT, c.call_limit),
                 (WINDOW, c.window_seconds),
@@ -148,12 +193,22 @@ pub fn target_lines(s: &TargetStatus) -> TargetLines {
                 ("time_unit", c.time_unit.as_str()),
                 ("remark", c.remark.as_str()),
             ];
-            line(&mut f[CLIENT_INFO], TARGET_FAMILIES[CLIENT_INFO].0, &info, 1.0);
+            line(
+                &mut f[CLIENT_INFO],
+                TARGET_FAMILIES[CLIENT_INFO].0,
+                &info,
+                1.0,
+            );
         }
     }
     if let Some(p) = &s.last_poll {
         let ok = if p.error.is_none() { 1.0 } else { 0.0 };
-        line(&mut f[POLL_SUCCESS], TARGET_FAMILIES[POLL_SUCCESS].0, &target_labels, ok);
+        line(
+            &mut f[POLL_SUCCESS],
+            TARGET_FAMILIES[POLL_SUCCESS].0,
+            &target_labels,
+            ok,
+        );
         line(
             &mut f[POLL_DURATION],
             TARGET_FAMILIES[POLL_DURATION].0,
@@ -162,7 +217,12 @@ pub fn target_lines(s: &TargetStatus) -> TargetLines {
         );
     }
     if let Some(ts) = s.last_success {
-        line(&mut f[LAST_SUCCESS], TARGET_FAMILIES[LAST_SUCCESS].0, &target_labels, unix_seconds(ts));
+        line(
+            &mut f[LAST_SUCCESS],
+            TARGET_FAMILIES[LAST_SUCCESS].0,
+            &target_labels,
+            unix_seconds(ts),
+        );
     }
     TargetLines { families: f }
 }
@@ -192,11 +252,22 @@ pub fn render_text(input: &RenderInput<'_>) -> String {
             .sum::<usize>()
             + TARGET_FAMILIES.len() * 200,
     );
-    header(&mut out, "huaweicloud_quota_build_info", "Version of the exporter (value 1).", "gauge");
+    header(
+        &mut out,
+        "huaweicloud_quota_build_info",
+        "Version of the exporter (value 1).",
+        "gauge",
+    );
     line(
         &mut out,
         "huaweicloud_quota_build_info",
-        &[("version", env!("CARGO_PKG_VERSION")), ("revision", option_env!("HWC_QUOTA_REVISION").unwrap_or("unknown"))],
+        &[
+            ("version", env!("CARGO_PKG_VERSION")),
+            (
+                "revision",
+                option_env!("HWC_QUOTA_REVISION").unwrap_or("unknown"),
+            ),
+        ],
         1.0,
     );
     header(
@@ -222,7 +293,11 @@ pub fn render_text(input: &RenderInput<'_>) -> String {
             line(
                 &mut out,
                 "huaweicloud_quota_project_info",
-                &[("project_id", &p.id), ("project_name", &p.name), ("cloud_region", &p.region)],
+                &[
+                    ("project_id", &p.id),
+                    ("project_name", &p.name),
+                    ("cloud_region", &p.region),
+                ],
                 1.0,
             );
         }
@@ -299,7 +374,10 @@ impl RenderedBody {
         let plain = Bytes::from(text);
         let mut crc = crc32fast::Hasher::new();
         crc.update(&plain);
-        let mut enc = flate2::write::DeflateEncoder::new(Vec::with_capacity(plain.len() / 8 + 64), Compression::new(6));
+        let mut enc = flate2::write::DeflateEncoder::new(
+            Vec::with_capacity(plain.len() / 8 + 64),
+            Compression::new(6),
+        );
         let mut prefix = GZIP_HEADER.to_vec();
         // Writing to a Vec cannot fail; a failure would only lose compression, so fall
         // back to a stored (uncompressed) prefix rather than panic.
@@ -329,7 +407,10 @@ impl RenderedBody {
 
     /// A complete gzip member of the body followed by `tail`, as chunks.
     pub fn gzip_with(&self, tail: &[u8]) -> Vec<Bytes> {
-        let mut enc = flate2::write::DeflateEncoder::new(Vec::with_capacity(tail.len() / 2 + 64), Compression::fast());
+        let mut enc = flate2::write::DeflateEncoder::new(
+            Vec::with_capacity(tail.len() / 2 + 64),
+            Compression::fast(),
+        );
         let mut end = if enc.write_all(tail).is_ok() {
             enc.finish().unwrap_or_else(|_| final_stored_block(tail))
         } else {
@@ -393,7 +474,10 @@ impl ProcessMetrics {
         use prometheus::core::Collector as _;
         let families = self.collector.collect();
         let mut out = Vec::with_capacity(1024);
-        if prometheus::TextEncoder::new().encode(&families, &mut out).is_err() {
+        if prometheus::TextEncoder::new()
+            .encode(&families, &mut out)
+            .is_err()
+        {
             out.clear();
         }
         out
@@ -407,7 +491,13 @@ mod tests {
 
     #[test]
     fn values_render_like_prometheus() {
-        let cases = [(10000.0, "10000"), (0.0, "0"), (0.5, "0.5"), (-1.0, "-1"), (1600560000.123, "1600560000.123")];
+        let cases = [
+            (10000.0, "10000"),
+            (0.0, "0"),
+            (0.5, "0.5"),
+            (-1.0, "-1"),
+            (1600560000.123, "1600560000.123"),
+        ];
         for (v, want) in cases {
             let mut s = String::new();
             write_value(&mut s, v);
@@ -424,7 +514,9 @@ mod tests {
 
     #[test]
     fn spliced_gzip_is_one_valid_member() {
-        let big: String = (0..20_000).map(|i| format!("metric{{i=\"{i}\"}} {i}\n")).collect();
+        let big: String = (0..20_000)
+            .map(|i| format!("metric{{i=\"{i}\"}} {i}\n"))
+            .collect();
         let body = RenderedBody::new(big.clone(), 1, 1);
         for tail in ["", "process_open_fds 7\n", &"x".repeat(70_000)] {
             let gz: Vec<u8> = body.gzip_with(tail.as_bytes()).concat();
@@ -484,8 +576,11 @@ impl Exposition {
             counters,
             reload_ok: snapshot.reload_ok(),
         });
-        self.current
-            .store(std::sync::Arc::new(RenderedBody::new(text, targets.len(), polled)));
+        self.current.store(std::sync::Arc::new(RenderedBody::new(
+            text,
+            targets.len(),
+            polled,
+        )));
     }
 
     /// Re-renders after every change, coalescing bursts: changes that arrive while a

@@ -51,7 +51,8 @@ impl Scheduler {
     pub fn apply(&self, targets: &[Arc<Target>]) {
         self.snapshot.set_targets(targets);
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
-        let wanted: HashMap<&str, &Arc<Target>> = targets.iter().map(|t| (t.key.as_str(), t)).collect();
+        let wanted: HashMap<&str, &Arc<Target>> =
+            targets.iter().map(|t| (t.key.as_str(), t)).collect();
         tasks.retain(|key, task| {
             if wanted.contains_key(key.as_str()) {
                 true
@@ -72,7 +73,12 @@ impl Scheduler {
                     let spread = STARTUP_SPREAD.min(t.settings().interval);
                     let delay = spread.mul_f64(rng.random::<f64>());
                     let (tx, rx) = watch::channel(t.clone());
-                    let handle = tokio::spawn(run_target(rx, self.client.clone(), self.snapshot.clone(), delay));
+                    let handle = tokio::spawn(run_target(
+                        rx,
+                        self.client.clone(),
+                        self.snapshot.clone(),
+                        delay,
+                    ));
                     tasks.insert(t.key.clone(), TargetTask { target: tx, handle });
                 }
             }
@@ -96,7 +102,11 @@ impl Drop for Scheduler {
 
 /// Polls one target, records the result in the snapshot and logs a failure.
 /// Returns whether it succeeded.
-pub async fn poll_and_record(client: &UpstreamClient, snapshot: &Snapshot, target: &Target) -> bool {
+pub async fn poll_and_record(
+    client: &UpstreamClient,
+    snapshot: &Snapshot,
+    target: &Target,
+) -> bool {
     let started = Instant::now();
     let result = client.poll(target).await;
     let duration = started.elapsed();
@@ -104,9 +114,11 @@ pub async fn poll_and_record(client: &UpstreamClient, snapshot: &Snapshot, targe
     match result {
         Ok(output) => {
             if !output.value_errors.is_empty() {
-                client
-                    .counters
-                    .count_error(target.api, "parse_value", output.value_errors.len() as u64);
+                client.counters.count_error(
+                    target.api,
+                    "parse_value",
+                    output.value_errors.len() as u64,
+                );
                 for v in &output.value_errors {
                     tracing::warn!(
                         api = target.api.as_str(),
@@ -148,14 +160,18 @@ fn log_failure(target: &Target, e: &PollError) {
         error_code = %e.code,
         status = e.status.unwrap_or(0),
         request_id = e.request_id.as_deref().unwrap_or(""),
-        message = %e.message,
+        reason = %e.message,
         "poll failed"
     );
 }
 
 /// Polls every target once, concurrently (within the client's limits).
 /// Returns the number of targets that failed.
-pub async fn poll_all_once(client: Arc<UpstreamClient>, snapshot: Arc<Snapshot>, targets: &[Arc<Target>]) -> usize {
+pub async fn poll_all_once(
+    client: Arc<UpstreamClient>,
+    snapshot: Arc<Snapshot>,
+    targets: &[Arc<Target>],
+) -> usize {
     snapshot.set_targets(targets);
     let mut set = tokio::task::JoinSet::new();
     for t in targets {

@@ -107,7 +107,13 @@ impl Snapshot {
     }
 
     /// Records a successful poll: its data replaces the target's old data at once.
-    pub fn record_success(&self, key: &str, finished_at: SystemTime, duration: Duration, output: PollOutput) {
+    pub fn record_success(
+        &self,
+        key: &str,
+        finished_at: SystemTime,
+        duration: Duration,
+        output: PollOutput,
+    ) {
         self.update(|m| {
             if let Some(s) = m.get_mut(key) {
                 s.last_poll = Some(PollRecord {
@@ -124,7 +130,13 @@ impl Snapshot {
     }
 
     /// Records a failed poll: the old data stays (until [`Snapshot::expire`]).
-    pub fn record_failure(&self, key: &str, finished_at: SystemTime, duration: Duration, error: PollError) {
+    pub fn record_failure(
+        &self,
+        key: &str,
+        finished_at: SystemTime,
+        duration: Duration,
+        error: PollError,
+    ) {
         self.update(|m| {
             if let Some(s) = m.get_mut(key) {
                 s.last_poll = Some(PollRecord {

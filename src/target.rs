@@ -113,7 +113,11 @@ pub fn targets(config: &Config, shard: Shard) -> Vec<Arc<Target>> {
     let mut out = Vec::new();
     for p in &config.projects {
         let project = Arc::new(p.clone());
-        let mut push = |api: Api, instance_id: &str, base_url: &str, app_quotas: AppQuotaSelection, types: Vec<String>| {
+        let mut push = |api: Api,
+                        instance_id: &str,
+                        base_url: &str,
+                        app_quotas: AppQuotaSelection,
+                        types: Vec<String>| {
             let key = if instance_id.is_empty() {
                 format!("{}/{}", api.as_str(), project.id)
             } else {
@@ -133,17 +137,41 @@ pub fn targets(config: &Config, shard: Shard) -> Vec<Arc<Target>> {
         };
         for inst in &p.roma_instances {
             if inst.livedata {
-                push(Api::RomaLivedata, &inst.id, &p.endpoints.roma, AppQuotaSelection::None, Vec::new());
+                push(
+                    Api::RomaLivedata,
+                    &inst.id,
+                    &p.endpoints.roma,
+                    AppQuotaSelection::None,
+                    Vec::new(),
+                );
             }
             if inst.app_quotas != AppQuotaSelection::None {
-                push(Api::RomaAppQuota, &inst.id, &p.endpoints.roma, inst.app_quotas.clone(), Vec::new());
+                push(
+                    Api::RomaAppQuota,
+                    &inst.id,
+                    &p.endpoints.roma,
+                    inst.app_quotas.clone(),
+                    Vec::new(),
+                );
             }
         }
         if let Some(types) = &p.eventgrid {
-            push(Api::Eventgrid, "", &p.endpoints.eventgrid, AppQuotaSelection::None, types.clone());
+            push(
+                Api::Eventgrid,
+                "",
+                &p.endpoints.eventgrid,
+                AppQuotaSelection::None,
+                types.clone(),
+            );
         }
         if p.gaussdb_mysql {
-            push(Api::GaussdbMysql, "", &p.endpoints.gaussdb_mysql, AppQuotaSelection::None, Vec::new());
+            push(
+                Api::GaussdbMysql,
+                "",
+                &p.endpoints.gaussdb_mysql,
+                AppQuotaSelection::None,
+                Vec::new(),
+            );
         }
     }
     out

@@ -33,7 +33,9 @@ pub fn render(state: &AppState) -> String {
     let now = SystemTime::now();
     let targets = state.snapshot.view();
     let mut h = String::with_capacity(8192);
-    let uptime = humantime::format_duration(std::time::Duration::from_secs(state.started.elapsed().as_secs()));
+    let uptime = humantime::format_duration(std::time::Duration::from_secs(
+        state.started.elapsed().as_secs(),
+    ));
     let _ = write!(
         h,
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Huawei Cloud quota exporter</title>\
@@ -51,7 +53,14 @@ td,th{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left;font-size:1
     for t in &targets {
         let p = &t.target.project;
         let (when, dur, result, code, msg, rid) = match &t.last_poll {
-            None => ("never".to_string(), String::new(), "<span>pending</span>".to_string(), "", "", ""),
+            None => (
+                "never".to_string(),
+                String::new(),
+                "<span>pending</span>".to_string(),
+                "",
+                "",
+                "",
+            ),
             Some(r) => {
                 let (res, code, msg, rid) = match &r.error {
                     None => ("<span class=\"ok\">ok</span>".to_string(), "", "", ""),
@@ -62,7 +71,14 @@ td,th{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left;font-size:1
                         e.request_id.as_deref().unwrap_or(""),
                     ),
                 };
-                (age(now, r.finished_at), format!("{:.3}s", r.duration.as_secs_f64()), res, code, msg, rid)
+                (
+                    age(now, r.finished_at),
+                    format!("{:.3}s", r.duration.as_secs_f64()),
+                    res,
+                    code,
+                    msg,
+                    rid,
+                )
             }
         };
         let _ = write!(
@@ -87,10 +103,24 @@ td,th{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left;font-size:1
     for t in &targets {
         let Some(data) = &t.data else { continue };
         for r in &data.resources {
-            let (Some(limit), Some(used)) = (r.limit, r.used) else { continue };
-            let util = if limit > 0.0 { used / limit } else if used > 0.0 { 1.0 } else { 0.0 };
+            let (Some(limit), Some(used)) = (r.limit, r.used) else {
+                continue;
+            };
+            let util = if limit > 0.0 {
+                used / limit
+            } else if used > 0.0 {
+                1.0
+            } else {
+                0.0
+            };
             let pct = (util * 100.0).clamp(0.0, 100.0);
-            let lvl = if util >= 0.95 { 2 } else if util >= 0.80 { 1 } else { 0 };
+            let lvl = if util >= 0.95 {
+                2
+            } else if util >= 0.80 {
+                1
+            } else {
+                0
+            };
             rows.push((
                 util,
                 format!(
@@ -118,7 +148,10 @@ td,th{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left;font-size:1
             let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
             let window = c
                 .window_seconds
-                .map(|s| humantime::format_duration(std::time::Duration::from_secs_f64(s.max(0.0))).to_string())
+                .map(|s| {
+                    humantime::format_duration(std::time::Duration::from_secs_f64(s.max(0.0)))
+                        .to_string()
+                })
                 .unwrap_or_else(|| "-".into());
             let _ = write!(
                 h,
@@ -142,6 +175,9 @@ td,th{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left;font-size:1
 mod tests {
     #[test]
     fn escapes_markup() {
-        assert_eq!(super::escape("<script>\"x\"&'</script>"), "&lt;script&gt;&quot;x&quot;&amp;&#39;&lt;/script&gt;");
+        assert_eq!(
+            super::escape("<script>\"x\"&'</script>"),
+            "&lt;script&gt;&quot;x&quot;&amp;&#39;&lt;/script&gt;"
+        );
     }
 }

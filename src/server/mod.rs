@@ -42,7 +42,10 @@ impl Body for Chunks {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         Poll::Ready(self.get_mut().0.pop_front().map(|b| Ok(Frame::data(b))))
     }
     fn is_end_stream(&self) -> bool {
@@ -70,7 +73,10 @@ pub struct AppState {
 pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
     if let Some(port) = addr.strip_prefix(':') {
         let port: u16 = port.parse().map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("invalid port in listen address `{addr}`"))
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("invalid port in listen address `{addr}`"),
+            )
         })?;
         // Dual-stack where IPv6 exists; plain IPv4 where it does not.
         return match TcpListener::bind(SocketAddr::from(([0u16; 8], port))).await {
@@ -90,7 +96,8 @@ pub async fn serve(
     grace: Duration,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let (conn_tx, mut conn_rx) = tokio::sync::mpsc::channel::<(tokio::net::TcpStream, SocketAddr)>(64);
+    let (conn_tx, mut conn_rx) =
+        tokio::sync::mpsc::channel::<(tokio::net::TcpStream, SocketAddr)>(64);
     let mut accepters = Vec::new();
     for l in listeners {
         let tx = conn_tx.clone();
@@ -138,7 +145,10 @@ pub async fn serve(
     for a in accepters {
         a.abort();
     }
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections did not finish within the shutdown grace period");
     }
 }
@@ -162,7 +172,8 @@ fn accepts_gzip(req: &Request<Incoming>) -> bool {
             let coding = it.next().unwrap_or("").trim();
             let q_zero = it.any(|p| {
                 let p = p.trim();
-                p.strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
             });
             (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
         })
@@ -173,7 +184,11 @@ pub fn handle(state: &AppState, req: Request<Incoming>) -> Response<Chunks> {
     let path = req.uri().path();
     let known = path == state.telemetry_path || matches!(path, "/" | "/-/healthy" | "/-/ready");
     if !known {
-        return respond(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", Chunks::text("404 page not found\n"));
+        return respond(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            Chunks::text("404 page not found\n"),
+        );
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = respond(
@@ -190,11 +205,19 @@ pub fn handle(state: &AppState, req: Request<Incoming>) -> Response<Chunks> {
         metrics(state, &req)
     } else {
         match path {
-            "/-/healthy" => respond(StatusCode::OK, "text/plain; charset=utf-8", Chunks::text("Healthy\n")),
+            "/-/healthy" => respond(
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                Chunks::text("Healthy\n"),
+            ),
             "/-/ready" => {
                 let body = state.exposition.current();
                 if body.all_polled() {
-                    respond(StatusCode::OK, "text/plain; charset=utf-8", Chunks::text("Ready\n"))
+                    respond(
+                        StatusCode::OK,
+                        "text/plain; charset=utf-8",
+                        Chunks::text("Ready\n"),
+                    )
                 } else {
                     respond(
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -216,7 +239,8 @@ pub fn handle(state: &AppState, req: Request<Incoming>) -> Response<Chunks> {
     if head {
         let len = resp.body().size_hint().exact().unwrap_or(0);
         *resp.body_mut() = Chunks::default();
-        resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
     resp
 }
@@ -225,7 +249,11 @@ fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Chunks> {
     let body = state.exposition.current();
     let tail = state.exposition.process.render();
     let gzip = accepts_gzip(req);
-    let chunks = if gzip { body.gzip_with(&tail) } else { body.plain_with(&tail) };
+    let chunks = if gzip {
+        body.gzip_with(&tail)
+    } else {
+        body.plain_with(&tail)
+    };
     let mut r = respond(StatusCode::OK, CONTENT_TYPE, Chunks::new(chunks));
     if gzip {
         r.headers_mut()

@@ -1,9 +1,9 @@
 //! EventGrid tenant quotas (`GET /v1/{project_id}/quotas`), decoded leniently into samples.
 
-use crate::target::Target;
-use crate::upstream::{PollError, UpstreamClient, decode_failure, encode_component};
 use crate::sample::PollOutput;
+use crate::target::Target;
 use crate::upstream::error::{DecodeError, ResourceFields, decode_resource_list};
+use crate::upstream::{PollError, UpstreamClient, decode_failure, encode_component};
 
 /// EventGrid entries carry `type` (`CHANNEL_SUBSCRIPTION`) and a display `name`; the type
 /// is the stable one, the name only a fallback.
@@ -33,7 +33,9 @@ pub async fn poll(client: &UpstreamClient, target: &Target) -> Result<PollOutput
     }
     let mut out = PollOutput::default();
     for t in &target.eventgrid_types {
-        let response = client.get(target, &format!("{path}?type={}", encode_component(t))).await?;
+        let response = client
+            .get(target, &format!("{path}?type={}", encode_component(t)))
+            .await?;
         let part = decode_quotas(&response.body).map_err(|e| decode_failure(e, &response))?;
         out.value_errors.extend(part.value_errors);
         for r in part.resources {

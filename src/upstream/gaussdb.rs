@@ -1,10 +1,10 @@
 //! GaussDB for MySQL (TaurusDB) tenant quotas (`GET /v3/{project_id}/project-quotas`),
 //! decoded leniently into samples.
 
-use crate::target::Target;
-use crate::upstream::{PollError, UpstreamClient, decode_failure, encode_component};
 use crate::sample::PollOutput;
+use crate::target::Target;
 use crate::upstream::error::{DecodeError, ResourceFields, decode_resource_list};
+use crate::upstream::{PollError, UpstreamClient, decode_failure, encode_component};
 
 /// GaussDB entries carry only `type` (`instance`), `used` and `quota`.
 const FIELDS: ResourceFields = ResourceFields {
@@ -25,7 +25,10 @@ pub fn decode_project_quotas(body: &[u8]) -> Result<PollOutput, DecodeError> {
 
 /// Polls the GaussDB for MySQL tenant quotas of one project.
 pub async fn poll(client: &UpstreamClient, target: &Target) -> Result<PollOutput, PollError> {
-    let path = format!("/v3/{}/project-quotas", encode_component(&target.project.id));
+    let path = format!(
+        "/v3/{}/project-quotas",
+        encode_component(&target.project.id)
+    );
     let response = client.get(target, &path).await?;
     decode_project_quotas(&response.body).map_err(|e| decode_failure(e, &response))
 }

@@ -13,7 +13,9 @@ pub mod roma;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::Semaphore;
@@ -145,6 +147,62 @@ impl TokenBucket {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn token_bucket_allows_a_burst_then_spaces_requests_at_the_rate() {
+        let bucket = TokenBucket::new(5.0);
+        let start = Instant::now();
+        let mut at = Vec::new();
+        for _ in 0..11 {
+            bucket.acquire().await;
+            at.push(start.elapsed());
+        }
+        // Five at once (the burst), then one every 200 ms.
+        assert!(at[4] < Duration::from_millis(1), "{at:?}");
+        assert!(
+            at[5] >= Duration::from_millis(199) && at[5] < Duration::from_millis(202),
+            "{at:?}"
+        );
+        assert!(
+            at[10] >= Duration::from_millis(1199) && at[10] < Duration::from_millis(1202),
+            "{at:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_waiters_share_the_rate() {
+        let bucket = Arc::new(TokenBucket::new(2.0));
+        let start = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let b = bucket.clone();
+            set.spawn(async move {
+                b.acquire().await;
+                start.elapsed()
+            });
+        }
+        let mut done = Vec::new();
+        while let Some(Ok(t)) = set.join_next().await {
+            done.push(t);
+        }
+        done.sort();
+        // Burst of 2, then 8 more at 2/s: the last at 4 s, never earlier.
+        assert!(done[9] >= Duration::from_millis(3999), "{done:?}");
+        for w in done.windows(3) {
+            assert!(w[2] - w[0] >= Duration::from_millis(499), "{done:?}");
+        }
+    }
+
+    #[test]
+    fn components_are_percent_encoded() {
+        assert_eq!(encode_component("a b/ü"), "a%20b%2F%C3%BC");
+        assert_eq!(encode_component("f0fa1789-3b76_x.y~"), "f0fa1789-3b76_x.y~");
+    }
+}
+
 /// A response whose body was read within the size limit.
 #[derive(Debug)]
 pub struct UpstreamResponse {
@@ -188,7 +246,10 @@ impl fmt::Debug for UpstreamClient {
 
 impl UpstreamClient {
     /// Builds the shared client (rustls, gzip, connect timeout, user agent).
-    pub fn new(settings: ClientSettings, counters: Arc<ApiCounters>) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        settings: ClientSettings,
+        counters: Arc<ApiCounters>,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(5))
@@ -216,7 +277,11 @@ impl UpstreamClient {
     /// Sends one GET for `target` to `path_and_query` (relative to the target's base URL),
     /// within the rate limit, the concurrency cap and the target's timeout. Any status
     /// other than 2xx becomes a [`PollError`] with the decoded upstream error.
-    pub async fn get(&self, target: &Target, path_and_query: &str) -> Result<UpstreamResponse, PollError> {
+    pub async fn get(
+        &self,
+        target: &Target,
+        path_and_query: &str,
+    ) -> Result<UpstreamResponse, PollError> {
         let url = format!("{}{}", target.base_url, path_and_query);
         let url = reqwest::Url::parse(&url)
             .map_err(|e| PollError::local("config", format!("cannot build URL {url}: {e}")))?;
@@ -226,7 +291,8 @@ impl UpstreamClient {
             reqwest::header::ACCEPT,
             reqwest::header::HeaderValue::from_static("application/json"),
         );
-        self.execute(target.api, target.host(), &target.project, req).await
+        self.execute(target.api, target.host(), &target.project, req)
+            .await
     }
 
     async fn execute(
@@ -242,11 +308,16 @@ impl UpstreamClient {
             .acquire()
             .await
             .map_err(|_| PollError::local("shutdown", "the exporter is shutting down"))?;
-        self.auth.authorize(&project.credential, project, &mut req).await?;
+        self.auth
+            .authorize(&project.credential, project, &mut req)
+            .await?;
         let result = self.read(req).await;
         let code = match &result {
             Ok(r) => r.status.to_string(),
-            Err(e) => e.status.map(|s| s.to_string()).unwrap_or_else(|| e.code.clone()),
+            Err(e) => e
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.code.clone()),
         };
         self.counters.count_request(api, &code);
         let response = result.inspect_err(|e| self.counters.count_error(api, &e.code, 1))?;
@@ -255,7 +326,9 @@ impl UpstreamClient {
         }
         let decoded = error::decode_error_body(&response.body);
         let err = PollError {
-            code: decoded.code.unwrap_or_else(|| format!("http_{}", response.status)),
+            code: decoded
+                .code
+                .unwrap_or_else(|| format!("http_{}", response.status)),
             status: Some(response.status),
             message: decoded
                 .message
@@ -358,7 +431,9 @@ pub fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use crate::config::AppQuotaSelection;
-use crate::target::Target;
-use crate::upstream::{PollError, UpstreamClient, decode_failure, encode_component};
 use crate::sample::{ClientQuota, PollOutput, ResourceQuota, ValueError};
+use crate::target::Target;
 use crate::upstream::error::{
     DecodeError, as_object, json_kind, parse_json, present, push_value_error, read_number,
     read_text,
 };
+use crate::upstream::{PollError, UpstreamClient, decode_failure, encode_component};
 use crate::value::{self, TimeUnit};
 
 /// The livedata resources: (resource label, limit key, usage key). Upstream sends no
@@ -204,7 +204,10 @@ fn client_quota(
 }
 
 /// Polls the custom backend quota of one instance.
-pub async fn poll_livedata(client: &UpstreamClient, target: &Target) -> Result<PollOutput, PollError> {
+pub async fn poll_livedata(
+    client: &UpstreamClient,
+    target: &Target,
+) -> Result<PollOutput, PollError> {
     let path = format!(
         "/v2/{}/apic/instances/{}/livedata-quota",
         encode_component(&target.project.id),
@@ -221,7 +224,10 @@ const MAX_PAGES: usize = 1000;
 
 /// Polls the client quotas of one instance: the paged list call for `discover`, one
 /// detail call per id otherwise.
-pub async fn poll_app_quotas(client: &UpstreamClient, target: &Target) -> Result<PollOutput, PollError> {
+pub async fn poll_app_quotas(
+    client: &UpstreamClient,
+    target: &Target,
+) -> Result<PollOutput, PollError> {
     let base = format!(
         "/v2/{}/apic/instances/{}/app-quotas",
         encode_component(&target.project.id),
@@ -232,8 +238,11 @@ pub async fn poll_app_quotas(client: &UpstreamClient, target: &Target) -> Result
         AppQuotaSelection::None => {}
         AppQuotaSelection::Ids(ids) => {
             for id in ids {
-                let response = client.get(target, &format!("{base}/{}", encode_component(id))).await?;
-                let (quota, errors) = decode_app_quota(&response.body).map_err(|e| decode_failure(e, &response))?;
+                let response = client
+                    .get(target, &format!("{base}/{}", encode_component(id)))
+                    .await?;
+                let (quota, errors) =
+                    decode_app_quota(&response.body).map_err(|e| decode_failure(e, &response))?;
                 out.value_errors.extend(errors);
                 push_client(&mut out, quota);
             }
@@ -242,9 +251,13 @@ pub async fn poll_app_quotas(client: &UpstreamClient, target: &Target) -> Result
             let mut offset: u64 = 0;
             for _ in 0..MAX_PAGES {
                 let response = client
-                    .get(target, &format!("{base}?offset={offset}&limit={PAGE_LIMIT}"))
+                    .get(
+                        target,
+                        &format!("{base}?offset={offset}&limit={PAGE_LIMIT}"),
+                    )
                     .await?;
-                let page = decode_app_quota_page(&response.body).map_err(|e| decode_failure(e, &response))?;
+                let page = decode_app_quota_page(&response.body)
+                    .map_err(|e| decode_failure(e, &response))?;
                 // A server may return fewer items than `limit`: advance by what it says it
                 // sent (`size`), falling back to what it actually sent.
                 let got = page.quotas.len() as u64;
@@ -269,7 +282,11 @@ pub async fn poll_app_quotas(client: &UpstreamClient, target: &Target) -> Result
 /// Adds a client quota unless one with the same id is already there (paging can repeat
 /// an item when quotas are created between pages; a duplicate series would be invalid).
 fn push_client(out: &mut PollOutput, quota: ClientQuota) {
-    if !out.clients.iter().any(|c| c.app_quota_id == quota.app_quota_id) {
+    if !out
+        .clients
+        .iter()
+        .any(|c| c.app_quota_id == quota.app_quota_id)
+    {
         out.clients.push(quota);
     }
 }

@@ -1,0 +1,170 @@
+//! Fault injection: make chosen requests slow, fail, or answer with a chosen body.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::{Endpoint, lock};
+
+/// How a matching fault changes the answer. Kinds that need another hook in the request
+/// pipeline (truncated or oversize bodies, connection resets, endless stalls) are added here
+/// and handled where [`super`] applies faults: before handling, or on the finished response.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Sleep [`Fault::latency`], then answer [`Fault::status`] with [`Fault::body`] (default:
+    /// the API's error body for that status); without a status, handle the request normally.
+    /// [`Fault::headers`] are added to the answer either way (replacing defaults of that name).
+    #[default]
+    Respond,
+}
+
+/// One injected fault. Build with the constructors and `with_*` methods, then
+/// [`Faults::push`] it. The first armed fault that matches a request applies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fault {
+    /// Only requests to this endpoint; `None` matches every endpoint.
+    pub endpoint: Option<Endpoint>,
+    /// Only requests for this project (from the path); `None` matches every project.
+    pub project_id: Option<String>,
+    /// Sleep this long before answering (longer than a client's timeout makes a stall).
+    pub latency: Option<Duration>,
+    /// Answer this HTTP status instead of handling the request.
+    pub status: Option<u16>,
+    /// Body for `status`; `None` gives the API's error body for that status.
+    pub body: Option<String>,
+    /// Response headers to add (e.g. `Retry-After`, or `Content-Type: text/html`).
+    pub headers: Vec<(String, String)>,
+    /// How many more matching requests it applies to; `None` is forever.
+    pub times: Option<u32>,
+    /// What the fault does.
+    pub kind: FaultKind,
+}
+
+impl Fault {
+    /// A fault matching every request to `endpoint`, forever, that changes nothing yet.
+    pub fn on(endpoint: Endpoint) -> Fault {
+        Fault {
+            endpoint: Some(endpoint),
+            ..Fault::default()
+        }
+    }
+
+    /// A fault matching every request to every endpoint, forever, that changes nothing yet.
+    pub fn everywhere() -> Fault {
+        Fault::default()
+    }
+
+    /// Answer `status` on `endpoint` with the API's error body for that status.
+    pub fn error(endpoint: Endpoint, status: u16) -> Fault {
+        Fault::on(endpoint).with_status(status)
+    }
+
+    /// Answer `status` with `body` on `endpoint`.
+    pub fn status_body(endpoint: Endpoint, status: u16, body: impl Into<String>) -> Fault {
+        Fault::on(endpoint).with_status(status).with_body(body)
+    }
+
+    /// 429 `APIG.0308` on `endpoint`, with a `Retry-After: secs` header when given.
+    pub fn throttled(endpoint: Endpoint, retry_after_secs: Option<u64>) -> Fault {
+        let fault = Fault::error(endpoint, 429);
+        match retry_after_secs {
+            Some(secs) => fault.with_header("Retry-After", secs.to_string()),
+            None => fault,
+        }
+    }
+
+    /// Delay every answer on `endpoint` by `latency`, then handle it normally.
+    pub fn slow(endpoint: Endpoint, latency: Duration) -> Fault {
+        Fault::on(endpoint).with_latency(latency)
+    }
+
+    /// Sets [`Fault::latency`].
+    pub fn with_latency(mut self, latency: Duration) -> Fault {
+        self.latency = Some(latency);
+        self
+    }
+
+    /// Sets [`Fault::status`].
+    pub fn with_status(mut self, status: u16) -> Fault {
+        self.status = Some(status);
+        self
+    }
+
+    /// Sets [`Fault::body`].
+    pub fn with_body(mut self, body: impl Into<String>) -> Fault {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Fault {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Restricts the fault to one project.
+    pub fn for_project(mut self, project_id: impl Into<String>) -> Fault {
+        self.project_id = Some(project_id.into());
+        self
+    }
+
+    /// Applies the fault to the next `n` matching requests only.
+    pub fn repeat(mut self, n: u32) -> Fault {
+        self.times = Some(n);
+        self
+    }
+
+    /// Applies the fault to the next matching request only.
+    pub fn once(self) -> Fault {
+        self.repeat(1)
+    }
+
+    fn matches(&self, endpoint: Endpoint, project_id: Option<&str>) -> bool {
+        self.endpoint.is_none_or(|e| e == endpoint)
+            && self
+                .project_id
+                .as_deref()
+                .is_none_or(|p| Some(p) == project_id)
+    }
+}
+
+/// The armed faults of one simulator; cheap to use from tests while requests run.
+#[derive(Debug, Default)]
+pub struct Faults {
+    armed: Mutex<Vec<Fault>>,
+}
+
+impl Faults {
+    /// Arms a fault after the ones already armed.
+    pub fn push(&self, fault: Fault) {
+        lock(&self.armed).push(fault);
+    }
+
+    /// Disarms every fault.
+    pub fn clear(&self) {
+        lock(&self.armed).clear();
+    }
+
+    /// How many faults are still armed (used-up `times` ones are gone).
+    pub fn armed(&self) -> usize {
+        lock(&self.armed)
+            .iter()
+            .filter(|f| f.times != Some(0))
+            .count()
+    }
+
+    /// The fault that applies to this request, if any, counting one use of it.
+    pub(crate) fn take(&self, endpoint: Endpoint, project_id: Option<&str>) -> Option<Fault> {
+        let mut armed = lock(&self.armed);
+        armed.retain(|f| f.times != Some(0));
+        let index = armed.iter().position(|f| f.matches(endpoint, project_id))?;
+        let fault = &mut armed[index];
+        if let Some(n) = fault.times.as_mut() {
+            *n -= 1;
+        }
+        let applied = fault.clone();
+        if fault.times == Some(0) {
+            armed.remove(index);
+        }
+        Some(applied)
+    }
+}

@@ -1,0 +1,421 @@
+//! The in-process fake cloud behind `--demo` and every end-to-end test: one HTTP server that
+//! serves every polled Huawei Cloud API (ROMA Connect, EventGrid, GaussDB for MySQL) and the
+//! IAM token call, with the published payload quirks, drifting usage and injectable faults.
+//!
+//! Each request goes: count -> fault (latency, canned answer) -> credentials -> handler ->
+//! record. [`World`] is the cloud's contents, [`Faults`] what goes wrong.
+
+mod eventgrid;
+mod faults;
+mod gaussdb;
+mod iam;
+mod reply;
+mod roma;
+mod route;
+mod world;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::HeaderMap;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+pub use faults::{Fault, FaultKind, Faults};
+pub use world::{
+    DEMO_OTC_PROJECT_ID, DEMO_TOKEN, IamSettings, SEED_APP_QUOTA_ID, SEED_HOURE_APP_QUOTA_ID,
+    SEED_INSTANCE_ID, SEED_PROJECT_ID, SimAppQuota, SimEventgridQuota, SimGaussdbQuota,
+    SimLivedata, SimProject, SimRomaInstance, World,
+};
+
+use reply::{ErrorStyle, Reply};
+use route::{Query, Resolved, Route};
+
+/// How many requests [`Simulator::requests`] keeps.
+pub const REQUEST_LOG_CAPACITY: usize = 10_000;
+/// Larger request bodies are refused with 413.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// A simulated API call, for counting, logging and aiming faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Endpoint {
+    /// ROMA Connect custom backend quota (`livedata-quota`).
+    Livedata,
+    /// ROMA Connect client quota detail.
+    AppQuotaDetail,
+    /// ROMA Connect client quota list.
+    AppQuotaList,
+    /// ROMA Connect client quota creation.
+    AppQuotaCreate,
+    /// ROMA Connect instance list.
+    RomaInstances,
+    /// EventGrid tenant quotas.
+    Eventgrid,
+    /// GaussDB for MySQL tenant quotas.
+    Gaussdb,
+    /// IAM `POST /v3/auth/tokens`.
+    IamTokens,
+    /// Any path the simulator does not serve.
+    Unknown,
+}
+
+impl Endpoint {
+    /// Every endpoint, in declaration order.
+    pub const ALL: [Endpoint; 9] = [
+        Endpoint::Livedata,
+        Endpoint::AppQuotaDetail,
+        Endpoint::AppQuotaList,
+        Endpoint::AppQuotaCreate,
+        Endpoint::RomaInstances,
+        Endpoint::Eventgrid,
+        Endpoint::Gaussdb,
+        Endpoint::IamTokens,
+        Endpoint::Unknown,
+    ];
+
+    /// A short snake_case name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Livedata => "livedata",
+            Endpoint::AppQuotaDetail => "app_quota_detail",
+            Endpoint::AppQuotaList => "app_quota_list",
+            Endpoint::AppQuotaCreate => "app_quota_create",
+            Endpoint::RomaInstances => "roma_instances",
+            Endpoint::Eventgrid => "eventgrid",
+            Endpoint::Gaussdb => "gaussdb",
+            Endpoint::IamTokens => "iam_tokens",
+            Endpoint::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One answered request, as [`Simulator::requests`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Path without the query.
+    pub path: String,
+    /// Raw query string, empty when there is none.
+    pub query: String,
+    /// Which API call it was.
+    pub endpoint: Endpoint,
+    /// Status answered.
+    pub status: u16,
+    /// Request headers, names lower-case, values lossily decoded.
+    pub headers: Vec<(String, String)>,
+}
+
+/// What handlers and the credential check see of a request.
+pub(crate) struct RequestView<'a> {
+    /// Kept for AK/SK verification, which signs method, path and query too.
+    #[allow(dead_code)]
+    pub(crate) method: &'a Method,
+    #[allow(dead_code)]
+    pub(crate) path: &'a str,
+    #[allow(dead_code)]
+    pub(crate) query: &'a str,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: &'a [u8],
+}
+
+/// Everything the server tasks share.
+struct State {
+    world: Mutex<World>,
+    tokens: iam::TokenStore,
+    faults: Faults,
+    counts: [AtomicU64; Endpoint::ALL.len()],
+    log: Mutex<VecDeque<RecordedRequest>>,
+    started: Instant,
+}
+
+/// A running simulator; dropping it (or [`Simulator::shutdown`]) stops the server and closes
+/// its connections.
+pub struct Simulator {
+    addr: SocketAddr,
+    state: Arc<State>,
+    server: JoinHandle<()>,
+}
+
+impl Simulator {
+    /// Binds `bind` (use `127.0.0.1:0` in tests) and serves `world`; returns once the socket
+    /// is bound, so requests can be sent at once.
+    pub async fn start(bind: SocketAddr, world: World) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind(bind).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            world: Mutex::new(world),
+            tokens: iam::TokenStore::default(),
+            faults: Faults::default(),
+            counts: Default::default(),
+            log: Mutex::new(VecDeque::new()),
+            started: Instant::now(),
+        });
+        let server = tokio::spawn(serve(listener, Arc::clone(&state)));
+        tracing::debug!(%addr, "cloud simulator listening");
+        Ok(Simulator {
+            addr,
+            state,
+            server,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: the endpoint URL for every service (IAM is `{base_url}/v3`).
+    /// A wildcard bind address is replaced by loopback, so the URL is always connectable.
+    pub fn base_url(&self) -> String {
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        format!("http://{addr}")
+    }
+
+    /// Fault injection for the requests that follow.
+    pub fn faults(&self) -> &Faults {
+        &self.state.faults
+    }
+
+    /// How many requests reached `endpoint` (counted on arrival, so a request whose client
+    /// gave up during an injected stall counts too).
+    pub fn request_count(&self, endpoint: Endpoint) -> u64 {
+        self.state.counts[endpoint as usize].load(Ordering::Relaxed)
+    }
+
+    /// The last [`REQUEST_LOG_CAPACITY`] answered requests, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.state.log).iter().cloned().collect()
+    }
+
+    /// A copy of the cloud's current contents (stored values, without drift).
+    pub fn world(&self) -> World {
+        lock(&self.state.world).clone()
+    }
+
+    /// Changes the cloud's contents while it runs (raise a quota, remove an instance, ...).
+    pub fn update_world(&self, change: impl FnOnce(&mut World)) {
+        change(&mut lock(&self.state.world));
+    }
+
+    /// Expires every token the IAM stub issued so far, as an early revocation would.
+    pub fn expire_issued_tokens(&self) {
+        self.state.tokens.expire_all();
+    }
+
+    /// Stops the server and closes its connections.
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        // Aborting the accept task drops its JoinSet, which aborts every connection task.
+        self.server.abort();
+    }
+}
+
+/// Locks a mutex, carrying on after a panic elsewhere: the simulator's data stays usable.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+async fn serve(listener: TcpListener, state: Arc<State>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let state = Arc::clone(&state);
+                    connections.spawn(async move {
+                        let service = service_fn(move |request| {
+                            let state = Arc::clone(&state);
+                            async move { Ok::<_, Infallible>(handle(&state, request).await) }
+                        });
+                        if let Err(error) = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                        {
+                            tracing::debug!(%error, "simulator connection ended with an error");
+                        }
+                    });
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "simulator failed to accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or("");
+    let resolved = route::resolve(&parts.method, path);
+    let endpoint = resolved.endpoint();
+    state.counts[endpoint as usize].fetch_add(1, Ordering::Relaxed);
+
+    let reply = respond(state, &parts, query, resolved, body).await;
+
+    tracing::debug!(method = %parts.method, path, %endpoint, status = reply.status.as_u16(), "simulator request");
+    let recorded = RecordedRequest {
+        method: parts.method.to_string(),
+        path: path.to_owned(),
+        query: query.to_owned(),
+        endpoint,
+        status: reply.status.as_u16(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+    };
+    {
+        let mut log = lock(&state.log);
+        if log.len() >= REQUEST_LOG_CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(recorded);
+    }
+    reply.into_response()
+}
+
+async fn respond(
+    state: &State,
+    parts: &hyper::http::request::Parts,
+    query: &str,
+    resolved: Resolved,
+    body: Incoming,
+) -> Reply {
+    let endpoint = resolved.endpoint();
+    let style = ErrorStyle::of(endpoint);
+
+    // Faults come first: a fault can make even an unauthenticated or unknown request slow.
+    let fault = state.faults.take(endpoint, resolved.project());
+    let fault_headers = fault
+        .as_ref()
+        .map(|f| f.headers.clone())
+        .unwrap_or_default();
+    if let Some(fault) = fault {
+        if let Some(latency) = fault.latency {
+            tokio::time::sleep(latency).await;
+        }
+        match fault.kind {
+            FaultKind::Respond => {
+                if let Some(status) = fault.status {
+                    let status =
+                        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    let mut reply = match fault.body {
+                        Some(body) => Reply {
+                            status,
+                            body,
+                            headers: Vec::new(),
+                        },
+                        None => Reply::standard_error(style, status),
+                    };
+                    reply.headers = fault_headers;
+                    return reply;
+                }
+            }
+        }
+    }
+
+    let mut reply = match resolved {
+        Resolved::NotFound => Reply::standard_error(style, StatusCode::NOT_FOUND),
+        Resolved::MethodNotAllowed { allow, .. } => {
+            let mut reply = Reply::standard_error(style, StatusCode::METHOD_NOT_ALLOWED);
+            reply.headers.push(("Allow".to_owned(), allow.to_owned()));
+            reply
+        }
+        Resolved::Found(route) => match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(collected) => {
+                let body = collected.to_bytes();
+                let request = RequestView {
+                    method: &parts.method,
+                    path: parts.uri.path(),
+                    query,
+                    headers: &parts.headers,
+                    body: &body,
+                };
+                dispatch(state, &route, &request, style)
+            }
+            Err(error) => {
+                let status = if error.is::<http_body_util::LengthLimitError>() {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                Reply::standard_error(style, status)
+            }
+        },
+    };
+    reply.headers.extend(fault_headers);
+    reply
+}
+
+/// Checks credentials, then runs the route's handler against the world.
+fn dispatch(state: &State, route: &Route, request: &RequestView<'_>, style: ErrorStyle) -> Reply {
+    let mut world = lock(&state.world);
+    if let Some(project) = route.project() {
+        if let Err(reply) = iam::authorize(&world, &state.tokens, request, project, style) {
+            return reply;
+        }
+    }
+    let query = Query::parse(request.query);
+    let elapsed = state.started.elapsed();
+    match route {
+        Route::Livedata { project, instance } => roma::livedata(&world, project, instance, elapsed),
+        Route::AppQuotaDetail {
+            project,
+            instance,
+            quota,
+        } => roma::app_quota_detail(&world, project, instance, quota),
+        Route::AppQuotaList { project, instance } => {
+            roma::app_quota_list(&world, project, instance, &query)
+        }
+        Route::AppQuotaCreate { project, instance } => {
+            roma::create_app_quota(&mut world, project, instance, request.body)
+        }
+        Route::RomaInstances { project } => roma::instances(&world, project, &query),
+        Route::Eventgrid { project } => eventgrid::quotas(&world, project, &query, elapsed),
+        Route::Gaussdb { project } => gaussdb::quotas(&world, project, &query, elapsed),
+        Route::IamTokens => iam::issue_token(&world, &state.tokens, request.body),
+    }
+}

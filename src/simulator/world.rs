@@ -1,0 +1,574 @@
+//! The fake cloud's contents (projects, ROMA instances, quotas, tokens) and how usage drifts.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Project id of the seed documents' project.
+pub const SEED_PROJECT_ID: &str = "0123456789abcdef0123456789abcdef";
+/// ROMA Connect instance id of the seed documents.
+pub const SEED_INSTANCE_ID: &str = "f0fa1789-3b76-433b-a787-9892951c620e";
+/// Client quota id of seed `001` (`ClientQuota_demo`).
+pub const SEED_APP_QUOTA_ID: &str = "c900c5612dbe451bb43cbcc49cfaf2f3";
+/// Second seed client quota: `HOURE` spelling, with `remark` and `bound_app_num`.
+pub const SEED_HOURE_APP_QUOTA_ID: &str = "4f1c3a2b9d8e4f60a1b2c3d4e5f60718";
+/// The static token every built-in world accepts.
+pub const DEMO_TOKEN: &str = "demo-token";
+/// Project id of the Open Telekom Cloud flavoured project that [`World::demo`] adds.
+pub const DEMO_OTC_PROJECT_ID: &str = "7b3e5d2c9a814f06b2c4d6e8f0a1b3c5";
+
+/// The fake cloud's contents.
+#[derive(Clone, Debug)]
+pub struct World {
+    /// Every project the cloud knows.
+    pub projects: Vec<SimProject>,
+    /// Static `X-Auth-Token` values accepted for every project, never expiring.
+    pub tokens: Vec<String>,
+    /// Whether usage figures drift over time (see [`World::demo`]); `false` serves the stored values.
+    pub drift: bool,
+    /// List calls return at most this many items per page even when `limit` is larger
+    /// (real servers may too); `0` means no cap beyond `limit`.
+    pub max_page_size: usize,
+    /// What the IAM stub accepts and how long the tokens it issues last.
+    pub iam: IamSettings,
+}
+
+/// Credentials the IAM password-token stub accepts.
+#[derive(Clone, Debug)]
+pub struct IamSettings {
+    /// Account (domain) name.
+    pub domain: String,
+    /// IAM user name.
+    pub username: String,
+    /// IAM user password.
+    pub password: String,
+    /// How long an issued token is accepted.
+    pub token_lifetime: Duration,
+}
+
+impl Default for IamSettings {
+    fn default() -> Self {
+        IamSettings {
+            domain: "sim-domain".to_owned(),
+            username: "monitoring".to_owned(),
+            password: "demo-password".to_owned(),
+            token_lifetime: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// One project and everything in it.
+#[derive(Clone, Debug)]
+pub struct SimProject {
+    /// 32-hex project id.
+    pub id: String,
+    /// Project name, shown in the exporter's info metric.
+    pub name: String,
+    /// Region, also accepted as the project name in IAM scopes (`"project":{"name":"eu-de"}`).
+    pub region: String,
+    /// ROMA Connect instances.
+    pub roma_instances: Vec<SimRomaInstance>,
+    /// EventGrid tenant quotas.
+    pub eventgrid: Vec<SimEventgridQuota>,
+    /// GaussDB for MySQL tenant quotas.
+    pub gaussdb: Vec<SimGaussdbQuota>,
+}
+
+/// One ROMA Connect instance.
+#[derive(Clone, Debug)]
+pub struct SimRomaInstance {
+    /// Instance id (UUID).
+    pub id: String,
+    /// Instance name.
+    pub name: String,
+    /// Custom backend quota (`livedata-quota`).
+    pub livedata: SimLivedata,
+    /// Client quotas (`app-quotas`), in list order.
+    pub app_quotas: Vec<SimAppQuota>,
+}
+
+/// Custom backend quota of one instance; served as JSON strings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimLivedata {
+    /// Backend API quota.
+    pub api: u64,
+    /// Backend APIs in use.
+    pub api_used: u64,
+    /// Data source quota.
+    pub datasource: u64,
+    /// Data sources in use.
+    pub datasource_used: u64,
+    /// Script quota (the API has no `scripts_used`).
+    pub scripts: u64,
+}
+
+/// One ROMA Connect client quota, serialized exactly as the API does (absent when `None`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SimAppQuota {
+    /// 32-hex id.
+    pub app_quota_id: String,
+    /// Quota name.
+    pub name: String,
+    /// Calls allowed per window.
+    pub call_limits: i64,
+    /// `SECOND`, `MINUTE`, `HOUR`, `HOURE` (documented spelling) or `DAY`.
+    pub time_unit: String,
+    /// Window length in `time_unit`s.
+    pub time_interval: i64,
+    /// Free-text description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remark: Option<String>,
+    /// First reset time, in whatever shape the API gave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset_time: Option<String>,
+    /// Creation time, in whatever shape the API gave.
+    pub create_time: String,
+    /// Number of apps bound to the quota.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bound_app_num: Option<i64>,
+}
+
+/// One EventGrid quota resource.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SimEventgridQuota {
+    /// Display name.
+    pub name: String,
+    /// `CHANNEL`, `SOURCE`, ...
+    pub r#type: String,
+    /// Highest value the quota can be set to.
+    pub max: i64,
+    /// Lowest value the quota can be set to.
+    pub min: i64,
+    /// Current quota.
+    pub quota: i64,
+    /// Current usage.
+    pub used: i64,
+}
+
+/// One GaussDB for MySQL quota resource; served with the seed's quirks
+/// (`"type":"instance,"`, `"used":"4,"`, `quota` an integer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimGaussdbQuota {
+    /// Resource type without the quirky trailing comma (`instance`).
+    pub r#type: String,
+    /// Current usage.
+    pub used: i64,
+    /// Current quota.
+    pub quota: i64,
+}
+
+impl World {
+    /// Exactly the seed documents' example values, no drift, token `demo-token`.
+    pub fn seeds() -> World {
+        World {
+            projects: vec![SimProject {
+                id: SEED_PROJECT_ID.to_owned(),
+                name: "prod-cn-north-4".to_owned(),
+                region: "cn-north-4".to_owned(),
+                roma_instances: vec![SimRomaInstance {
+                    id: SEED_INSTANCE_ID.to_owned(),
+                    name: "roma-prod".to_owned(),
+                    livedata: SimLivedata {
+                        api: 10000,
+                        api_used: 4,
+                        datasource: 3,
+                        datasource_used: 0,
+                        scripts: 5,
+                    },
+                    app_quotas: vec![
+                        SimAppQuota {
+                            app_quota_id: SEED_APP_QUOTA_ID.to_owned(),
+                            name: "ClientQuota_demo".to_owned(),
+                            call_limits: 1000,
+                            time_unit: "DAY".to_owned(),
+                            time_interval: 1,
+                            remark: None,
+                            reset_time: Some("2020-09-20 00:00:00 +0000 +0000".to_owned()),
+                            create_time: "2020-09-19T07:27:47Z".to_owned(),
+                            bound_app_num: None,
+                        },
+                        SimAppQuota {
+                            app_quota_id: SEED_HOURE_APP_QUOTA_ID.to_owned(),
+                            name: "PartnerQuota_hourly".to_owned(),
+                            call_limits: 50000,
+                            time_unit: "HOURE".to_owned(),
+                            time_interval: 2,
+                            remark: Some("Partner integrations, per two hours".to_owned()),
+                            reset_time: Some("2020-09-20 00:00:00".to_owned()),
+                            create_time: "2020-09-19T15:27:47.60571141+08:00".to_owned(),
+                            bound_app_num: Some(3),
+                        },
+                    ],
+                }],
+                eventgrid: vec![
+                    eg("Channels", "CHANNEL", 0, 500, 100, 3),
+                    eg("Event sources", "SOURCE", 0, 1000, 100, 12),
+                    eg("Subscriptions", "SUBSCRIPTION", 0, 5000, 1000, 57),
+                    eg(
+                        "Channel subscriptions",
+                        "CHANNEL_SUBSCRIPTION",
+                        1,
+                        200,
+                        100,
+                        5,
+                    ),
+                ],
+                gaussdb: vec![SimGaussdbQuota {
+                    r#type: "instance".to_owned(),
+                    used: 4,
+                    quota: 50,
+                }],
+            }],
+            tokens: vec![DEMO_TOKEN.to_owned()],
+            drift: false,
+            max_page_size: 2,
+            iam: IamSettings::default(),
+        }
+    }
+
+    /// [`World::seeds`] plus an Open Telekom Cloud flavoured project with two ROMA instances,
+    /// drifting usage, and several quotas near exhaustion (above 80 % and above 95 %).
+    pub fn demo() -> World {
+        let mut world = World::seeds();
+        world.drift = true;
+        world.projects.push(SimProject {
+            id: DEMO_OTC_PROJECT_ID.to_owned(),
+            name: "otc-eu-de".to_owned(),
+            region: "eu-de".to_owned(),
+            roma_instances: vec![
+                SimRomaInstance {
+                    id: "5d7f2a1c-8e4b-4c3d-9a6f-0b1e2d3c4f5a".to_owned(),
+                    name: "roma-eu-de-prod".to_owned(),
+                    livedata: SimLivedata {
+                        api: 500,
+                        api_used: 485, // 97 %
+                        datasource: 20,
+                        datasource_used: 17, // 85 %
+                        scripts: 10,
+                    },
+                    app_quotas: vec![
+                        app_quota(
+                            "0a1b2c3d4e5f40718293a4b5c6d7e8f9",
+                            "Shop_frontend",
+                            200,
+                            "SECOND",
+                            1,
+                        ),
+                        app_quota(
+                            "1b2c3d4e5f60718293a4b5c6d7e8f90a",
+                            "Nightly_batch",
+                            100_000,
+                            "DAY",
+                            1,
+                        ),
+                    ],
+                },
+                SimRomaInstance {
+                    id: "a3c9e7b1-2d4f-4e6a-8b0c-1d3e5f7a9b2c".to_owned(),
+                    name: "roma-eu-de-batch".to_owned(),
+                    livedata: SimLivedata {
+                        api: 2000,
+                        api_used: 640,
+                        datasource: 50,
+                        datasource_used: 49, // 98 %
+                        scripts: 20,
+                    },
+                    app_quotas: vec![
+                        app_quota(
+                            "2c3d4e5f60718293a4b5c6d7e8f90a1b",
+                            "Partner_A",
+                            6000,
+                            "MINUTE",
+                            10,
+                        ),
+                        app_quota(
+                            "3d4e5f60718293a4b5c6d7e8f90a1b2c",
+                            "Partner_B",
+                            1000,
+                            "HOUR",
+                            1,
+                        ),
+                        app_quota(
+                            "4e5f60718293a4b5c6d7e8f90a1b2c3d",
+                            "Partner_C",
+                            5000,
+                            "HOURE",
+                            1,
+                        ),
+                    ],
+                },
+            ],
+            eventgrid: vec![
+                eg("Channels", "CHANNEL", 1, 100, 20, 17), // 85 %
+                eg("Event sources", "SOURCE", 0, 500, 50, 12),
+                eg("Subscriptions", "SUBSCRIPTION", 0, 500, 100, 97), // 97 %
+                eg(
+                    "Channel subscriptions",
+                    "CHANNEL_SUBSCRIPTION",
+                    1,
+                    200,
+                    100,
+                    40,
+                ),
+                eg("Schemas", "SCHEMA", 0, 1000, 200, 8),
+            ],
+            gaussdb: vec![SimGaussdbQuota {
+                r#type: "instance".to_owned(),
+                used: 49, // 98 %
+                quota: 50,
+            }],
+        });
+        world
+    }
+
+    /// A world for benchmarks: the seed project with `n` ROMA instances, each with livedata
+    /// and two client quotas, plus the seed EventGrid and GaussDB quotas; no drift.
+    pub fn with_roma_instances(n: usize) -> World {
+        let mut world = World::seeds();
+        let project = &mut world.projects[0];
+        project.name = "bench".to_owned();
+        project.roma_instances = (0..n)
+            .map(|i| {
+                let i64_i = i64::try_from(i).unwrap_or(i64::MAX);
+                let u = u64::try_from(i).unwrap_or(u64::MAX);
+                SimRomaInstance {
+                    id: format!("{:08x}-0000-4000-8000-{:012x}", u >> 32, u & 0xffff_ffff),
+                    name: format!("roma-bench-{i}"),
+                    livedata: SimLivedata {
+                        api: 10000,
+                        api_used: u % 10000,
+                        datasource: 100,
+                        datasource_used: u % 100,
+                        scripts: 50,
+                    },
+                    app_quotas: (0..2u64)
+                        .map(|k| SimAppQuota {
+                            bound_app_num: Some(i64_i % 7),
+                            ..app_quota(
+                                &format!("{u:016x}{k:016x}"),
+                                &format!("Bench_{i}_{k}"),
+                                1000 + i64_i % 1000,
+                                if k == 0 { "MINUTE" } else { "DAY" },
+                                1,
+                            )
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        world
+    }
+
+    /// Exporter config YAML that polls every target of this world at `base_url` with a static
+    /// token credential (the world's first token), every `interval`.
+    pub fn exporter_config_yaml(&self, base_url: &str, interval: &str) -> String {
+        let base = base_url.trim_end_matches('/');
+        let token = self.tokens.first().map_or(DEMO_TOKEN, String::as_str);
+        let mut out = String::new();
+        // `write!` to a String cannot fail.
+        let _ = write!(
+            out,
+            "defaults:\n  interval: {}\ncredentials:\n  sim:\n    token: {}\nprojects:\n",
+            yaml_scalar(interval),
+            yaml_scalar(token)
+        );
+        let iam = yaml_scalar(&format!("{base}/v3"));
+        let base = yaml_scalar(base);
+        for p in &self.projects {
+            let _ = write!(
+                out,
+                "  - id: {}\n    name: {}\n    region: {}\n    credentials: sim\n    endpoints: {{ roma: {base}, eventgrid: {base}, gaussdb_mysql: {base}, iam: {iam} }}\n",
+                yaml_scalar(&p.id),
+                yaml_scalar(&p.name),
+                yaml_scalar(&p.region),
+            );
+            if !p.roma_instances.is_empty() {
+                out.push_str("    roma:\n      instances:\n");
+                for i in &p.roma_instances {
+                    let _ = write!(
+                        out,
+                        "        - id: {}\n          app_quotas: discover\n",
+                        yaml_scalar(&i.id)
+                    );
+                }
+            }
+            if !p.eventgrid.is_empty() {
+                out.push_str("    eventgrid: {}\n");
+            }
+            if !p.gaussdb.is_empty() {
+                out.push_str("    gaussdb_mysql: {}\n");
+            }
+        }
+        out
+    }
+}
+
+fn eg(name: &str, kind: &str, min: i64, max: i64, quota: i64, used: i64) -> SimEventgridQuota {
+    SimEventgridQuota {
+        name: name.to_owned(),
+        r#type: kind.to_owned(),
+        max,
+        min,
+        quota,
+        used,
+    }
+}
+
+fn app_quota(id: &str, name: &str, call_limits: i64, unit: &str, interval: i64) -> SimAppQuota {
+    SimAppQuota {
+        app_quota_id: id.to_owned(),
+        name: name.to_owned(),
+        call_limits,
+        time_unit: unit.to_owned(),
+        time_interval: interval,
+        remark: None,
+        reset_time: None,
+        create_time: "2024-03-01T08:00:00Z".to_owned(),
+        bound_app_num: Some(1),
+    }
+}
+
+/// `s` as a plain YAML scalar when that is unambiguous, else as a JSON (= YAML flow) string.
+fn yaml_scalar(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
+        && !s.contains(": ");
+    if plain {
+        s.to_owned()
+    } else {
+        serde_json::to_string(s).unwrap_or_default()
+    }
+}
+
+/// The drifted value of a usage figure `elapsed` after the simulator started: a slow sine
+/// around `base`, whose amplitude (a third of the distance to 0 or to `limit`, whichever is
+/// nearer) keeps it within `0..=limit` and keeps near-exhausted quotas near exhaustion.
+/// `key` spreads the periods so that figures do not move in lockstep. Equals `base` at start.
+pub(crate) fn drift(base: i64, limit: i64, key: &str, elapsed: Duration) -> i64 {
+    let amplitude = base.min(limit.saturating_sub(base)) / 3;
+    if amplitude <= 0 {
+        return base;
+    }
+    let period = 600.0 + 120.0 * (fnv1a(key) % 5) as f64;
+    let phase = std::f64::consts::TAU * (elapsed.as_secs_f64() % period) / period;
+    let offset = (amplitude as f64 * phase.sin()).round() as i64;
+    (base + offset).clamp(0, limit)
+}
+
+/// [`drift`] for the unsigned livedata figures.
+pub(crate) fn drift_u64(base: u64, limit: u64, key: &str, elapsed: Duration) -> u64 {
+    match (i64::try_from(base), i64::try_from(limit)) {
+        (Ok(b), Ok(l)) => u64::try_from(drift(b, l, key, elapsed)).unwrap_or(base),
+        _ => base,
+    }
+}
+
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drift_stays_in_bounds_and_starts_at_base() {
+        for (base, limit) in [(97, 100), (85, 100), (4, 50), (0, 3), (49, 50), (120, 100)] {
+            assert_eq!(drift(base, limit, "k", Duration::ZERO), base);
+            for s in (0..20_000).step_by(7) {
+                let v = drift(base, limit, "k", Duration::from_secs(s));
+                if base <= limit {
+                    assert!((0..=limit).contains(&v), "{base}/{limit} at {s}s: {v}");
+                } else {
+                    assert_eq!(v, base, "an over-used quota is served as is");
+                }
+            }
+        }
+        // 97 % stays above 95 %, 85 % stays at or above 80 %.
+        for s in 0..2000 {
+            let t = Duration::from_secs(s);
+            assert!(drift(97, 100, "a", t) >= 96);
+            assert!(drift(85, 100, "b", t) >= 80);
+            assert!(drift(485, 500, "c", t) * 100 > 95 * 500);
+        }
+        let moved = (0..1000).any(|s| drift(485, 500, "c", Duration::from_secs(s)) != 485);
+        assert!(moved, "demo usage must move");
+    }
+
+    #[test]
+    fn demo_has_near_exhausted_quotas() {
+        let world = World::demo();
+        assert!(world.drift);
+        let ratios: Vec<f64> = world
+            .projects
+            .iter()
+            .flat_map(|p| {
+                let roma = p.roma_instances.iter().flat_map(|i| {
+                    [
+                        i.livedata.api_used as f64 / i.livedata.api as f64,
+                        i.livedata.datasource_used as f64 / i.livedata.datasource as f64,
+                    ]
+                });
+                let eg = p.eventgrid.iter().map(|q| q.used as f64 / q.quota as f64);
+                let db = p.gaussdb.iter().map(|q| q.used as f64 / q.quota as f64);
+                roma.chain(eg).chain(db).collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(ratios.iter().all(|r| (0.0..=1.0).contains(r)));
+        assert!(ratios.iter().filter(|r| (0.8..0.95).contains(*r)).count() >= 2);
+        assert!(ratios.iter().filter(|r| **r > 0.95).count() >= 2);
+    }
+
+    #[test]
+    fn bench_world_scales() {
+        let world = World::with_roma_instances(1000);
+        let instances = &world.projects[0].roma_instances;
+        assert_eq!(instances.len(), 1000);
+        assert!(instances.iter().all(|i| i.app_quotas.len() == 2));
+        let mut ids: Vec<&str> = instances.iter().map(|i| i.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 1000);
+    }
+
+    #[test]
+    fn exporter_config_for_seeds() {
+        let yaml = World::seeds().exporter_config_yaml("http://127.0.0.1:4321/", "30s");
+        let want = "\
+defaults:
+  interval: 30s
+credentials:
+  sim:
+    token: demo-token
+projects:
+  - id: 0123456789abcdef0123456789abcdef
+    name: prod-cn-north-4
+    region: cn-north-4
+    credentials: sim
+    endpoints: { roma: http://127.0.0.1:4321, eventgrid: http://127.0.0.1:4321, gaussdb_mysql: http://127.0.0.1:4321, iam: http://127.0.0.1:4321/v3 }
+    roma:
+      instances:
+        - id: f0fa1789-3b76-433b-a787-9892951c620e
+          app_quotas: discover
+    eventgrid: {}
+    gaussdb_mysql: {}
+";
+        assert_eq!(yaml, want);
+        let demo = World::demo().exporter_config_yaml("http://127.0.0.1:1", "5s");
+        assert_eq!(demo.matches("\n  - id: ").count(), 2);
+        assert_eq!(demo.matches("app_quotas: discover").count(), 3);
+    }
+
+    #[test]
+    fn yaml_scalars_are_quoted_when_needed() {
+        assert_eq!(yaml_scalar("prod-cn-north-4"), "prod-cn-north-4");
+        assert_eq!(yaml_scalar("a: b"), "\"a: b\"");
+        assert_eq!(yaml_scalar("#x"), "\"#x\"");
+        assert_eq!(yaml_scalar(""), "\"\"");
+    }
+}

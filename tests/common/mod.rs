@@ -1,0 +1,243 @@
+//! Shared harness for the end-to-end tests: the real exporter binary against the
+//! in-process simulator over loopback HTTP. Readiness is polled with a deadline.
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Path of the exporter binary built by cargo for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_huaweicloud-quota-exporter");
+
+/// A running exporter process; killed on drop.
+pub struct Exporter {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Everything it wrote to standard error so far.
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Exporter {
+    /// Starts the exporter with `args` plus a loopback listen address on a free port,
+    /// and waits (up to 30 s) until it prints where it serves.
+    pub fn start(args: &[&str]) -> Exporter {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .args(["--web.listen-address", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start exporter");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("serving on http://").nth(1) {
+                    if let Some(t) = tx.take() {
+                        let hostport = rest.split('/').next().unwrap_or("").to_string();
+                        let _ = t.send(hostport);
+                    }
+                }
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let hostport = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "exporter did not start; stderr:\n{}",
+                    stderr.lock().unwrap()
+                )
+            });
+        Exporter {
+            child,
+            base: format!("http://{hostport}"),
+            stderr,
+        }
+    }
+
+    /// Polls `/-/ready` until 200, failing after `deadline`.
+    pub async fn wait_ready(&self, deadline: Duration) {
+        let start = Instant::now();
+        let client = reqwest::Client::new();
+        loop {
+            if let Ok(r) = client.get(format!("{}/-/ready", self.base)).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "exporter not ready after {deadline:?}; stderr:\n{}",
+                self.stderr.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// GET `path`, returning status, headers and body text (no automatic gzip).
+    pub async fn get(&self, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
+        let r = raw_client()
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, headers, r.text().await.expect("body"))
+    }
+
+    /// Sends a signal by name (TERM, HUP) and, for TERM, waits for the exit status.
+    pub fn signal(&mut self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Waits up to `deadline` for the process to exit.
+    pub fn wait_exit(&mut self, deadline: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                return s;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "exporter did not exit within {deadline:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The captured standard error.
+    pub fn logs(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client that leaves compression to the caller (no automatic Accept-Encoding).
+pub fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .expect("client")
+}
+
+/// Polls `cond` until true, failing after `deadline` with `what`.
+pub async fn eventually<F: FnMut() -> bool>(deadline: Duration, what: &str, mut cond: F) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Writes `text` to `name` in a fresh temporary directory; returns (dir guard, path).
+pub fn write_temp(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write");
+    (dir, path)
+}
+
+/// Runs the binary to completion with `args`; returns (exit code, stdout, stderr).
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("run exporter");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `promtool check metrics` on `text`; returns its combined output (empty when clean).
+/// promtool is a hard requirement: the README's test command installs it.
+pub fn promtool_check_metrics(text: &str) -> String {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool not found: run the README's test command (scripts/test.sh), which installs Debian's prometheus package");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(text.as_bytes()).expect("write to promtool");
+    }
+    let out = child.wait_with_output().expect("promtool");
+    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() && s.is_empty() {
+        s = format!("promtool exited with {}", out.status);
+    }
+    s
+}
+
+/// The exposition with run-to-run noise removed: `process_*` families dropped, poll
+/// durations and timestamps replaced by placeholders.
+pub fn normalize(exposition: &str) -> String {
+    let mut out = String::new();
+    for line in exposition.lines() {
+        let name = line
+            .trim_start_matches("# HELP ")
+            .trim_start_matches("# TYPE ");
+        if name.starts_with("process_") {
+            continue;
+        }
+        if line.starts_with("huaweicloud_quota_poll_duration_seconds{")
+            || line.starts_with("huaweicloud_quota_last_success_timestamp_seconds{")
+        {
+            if let Some((series, _)) = line.rsplit_once(' ') {
+                out.push_str(series);
+                out.push_str(" <volatile>\n");
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Compares `actual` with the golden file; with `UPDATE_GOLDEN=1` rewrites it instead.
+pub fn assert_golden(path: &Path, actual: &str) {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(path, actual).expect("write golden");
+        return;
+    }
+    let want =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    if want != actual {
+        let mut diff = String::new();
+        for (i, (a, b)) in want.lines().zip(actual.lines()).enumerate() {
+            if a != b {
+                diff.push_str(&format!("line {}:\n  golden: {a}\n  actual: {b}\n", i + 1));
+            }
+        }
+        panic!(
+            "exposition differs from {} ({} vs {} lines):\n{diff}\nfull output:\n{actual}",
+            path.display(),
+            want.lines().count(),
+            actual.lines().count()
+        );
+    }
+}
