@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{AppQuotaCommand, Cli, Command, CreateAppQuota};
 use crate::config::{Config, Credential, ProcessEnv};
 use crate::render::Exposition;
 use crate::scheduler::{self, Scheduler};
@@ -35,6 +35,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             interval,
         )
         .await;
+    }
+    if let Some(Command::AppQuota(AppQuotaCommand::Create(args))) = &cli.command {
+        return create_app_quota(&cli, args).await;
     }
     // --demo: the simulator on loopback and a config that polls it.
     let mut _simulator = None;
@@ -335,4 +338,66 @@ async fn run_simulator(
     eprintln!("simulator serving on {}", sim.base_url());
     shutdown_signal().await;
     ExitCode::SUCCESS
+}
+
+/// `app-quota create`: validate locally, then POST with the project's credentials.
+async fn create_app_quota(cli: &Cli, args: &CreateAppQuota) -> ExitCode {
+    let quota = crate::appquota::NewAppQuota {
+        name: args.name.clone(),
+        call_limits: args.call_limits,
+        time_unit: args.time_unit.trim().to_ascii_uppercase(),
+        time_interval: args.time_interval,
+        reset_time: args.reset_time.clone(),
+        remark: args.remark.clone(),
+    };
+    if let Err(problems) = quota.validate() {
+        eprint!("{}", crate::appquota::describe_problems(&problems));
+        return ExitCode::from(2);
+    }
+    let config = match Config::load(&cli.config_file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(project) = config.projects.iter().find(|p| p.id == args.project_id) else {
+        let known: Vec<&str> = config.projects.iter().map(|p| p.id.as_str()).collect();
+        eprintln!(
+            "project `{}` is not in {}: its credentials and endpoint come from there (projects: {})",
+            args.project_id,
+            cli.config_file.display(),
+            known.join(", ")
+        );
+        return ExitCode::FAILURE;
+    };
+    if project.endpoints.roma.is_empty() {
+        eprintln!(
+            "project `{}` has no ROMA endpoint: set `region` or `endpoints.roma` in the config",
+            project.id
+        );
+        return ExitCode::FAILURE;
+    }
+    let counters = Arc::new(ApiCounters::default());
+    let client = match UpstreamClient::new(client_settings(&config), counters) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cannot build the HTTP client: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match crate::upstream::roma::create_app_quota(&client, project, &args.instance_id, &quota).await
+    {
+        Ok(created) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&created).unwrap_or_else(|_| created.to_string())
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("the client quota was not created: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -74,6 +74,9 @@ pub struct Cli {
 /// Commands besides running the exporter.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// ROMA Connect client quotas.
+    #[command(name = "app-quota", subcommand)]
+    AppQuota(AppQuotaCommand),
     /// Run only the built-in cloud simulator (for trying configs and for benchmarks).
     Simulator {
         /// Address to listen on.
@@ -89,6 +92,42 @@ pub enum Command {
         #[arg(long, default_value = "30s")]
         interval: String,
     },
+}
+
+/// `app-quota` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AppQuotaCommand {
+    /// Create a client quota with the credentials of the config's project; prints it as JSON.
+    Create(CreateAppQuota),
+}
+
+/// `app-quota create` arguments (checked locally with the API's rules before sending).
+#[derive(Debug, clap::Args)]
+pub struct CreateAppQuota {
+    /// Project id; must be in the config (its credentials and ROMA endpoint are used).
+    #[arg(long = "project-id")]
+    pub project_id: String,
+    /// ROMA Connect instance id.
+    #[arg(long = "instance-id")]
+    pub instance_id: String,
+    /// Quota name: 3-255 letters, digits and `_`, starting with a letter.
+    #[arg(long)]
+    pub name: String,
+    /// Calls allowed per window, 1..2147483647.
+    #[arg(long = "call-limits", allow_negative_numbers = true)]
+    pub call_limits: i64,
+    /// SECOND, MINUTE, HOUR (or HOURE) or DAY.
+    #[arg(long = "time-unit")]
+    pub time_unit: String,
+    /// Window length in time units, 1..2147483647.
+    #[arg(long = "time-interval", allow_negative_numbers = true)]
+    pub time_interval: i64,
+    /// First reset, `YYYY-MM-DD HH:MM:SS`.
+    #[arg(long = "reset-time")]
+    pub reset_time: Option<String>,
+    /// Description: at most 255 characters, no `<` or `>`.
+    #[arg(long)]
+    pub remark: Option<String>,
 }
 
 /// `--log.level`.

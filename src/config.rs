@@ -800,33 +800,36 @@ impl Validator<'_> {
                 None => derive(region),
             }
         };
-        let needs_roma = p.roma.is_some();
-        let needs_eg = p.eventgrid.is_some();
-        let needs_gauss = p.gaussdb_mysql.is_some();
-        let roma = if needs_roma || p.endpoints.roma.is_some() {
-            pick(self, &p.endpoints.roma, "roma", &|r| {
-                format!("https://roma.{r}.myhuaweicloud.com")
-            })
-        } else {
-            String::new()
+        // Derived from the region whenever there is one (app-quota create needs ROMA even
+        // for a project that polls only GaussDB); an error only where the API is polled.
+        let mut endpoint = |this: &mut Self,
+                            given: &Option<Spanned<String>>,
+                            needed: bool,
+                            key: &str,
+                            derive: &dyn Fn(&str) -> String| {
+            if needed || given.is_some() || !region.is_empty() {
+                pick(this, given, key, derive)
+            } else {
+                String::new()
+            }
         };
-        let eventgrid = if needs_eg || p.endpoints.eventgrid.is_some() {
-            pick(self, &p.endpoints.eventgrid, "eventgrid", &|r| {
-                format!("https://eg.{r}.myhuaweicloud.com")
-            })
-        } else {
-            String::new()
-        };
-        let gaussdb_mysql = if needs_gauss || p.endpoints.gaussdb_mysql.is_some() {
-            pick(
-                self,
-                &p.endpoints.gaussdb_mysql,
-                "gaussdb_mysql",
-                &derive_gaussdb,
-            )
-        } else {
-            String::new()
-        };
+        let roma = endpoint(self, &p.endpoints.roma, p.roma.is_some(), "roma", &|r| {
+            format!("https://roma.{r}.myhuaweicloud.com")
+        });
+        let eventgrid = endpoint(
+            self,
+            &p.endpoints.eventgrid,
+            p.eventgrid.is_some(),
+            "eventgrid",
+            &|r| format!("https://eg.{r}.myhuaweicloud.com"),
+        );
+        let gaussdb_mysql = endpoint(
+            self,
+            &p.endpoints.gaussdb_mysql,
+            p.gaussdb_mysql.is_some(),
+            "gaussdb_mysql",
+            &derive_gaussdb,
+        );
         let iam = match &p.endpoints.iam {
             Some(_) => pick(self, &p.endpoints.iam, "iam", &|_| String::new()),
             None if region.is_empty() => String::new(),

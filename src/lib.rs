@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod appquota;
 pub mod auth;
 pub mod cli;
 pub mod config;

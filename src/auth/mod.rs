@@ -1,54 +1,148 @@
-//! Authentication of upstream requests: one [`Authenticator`] per named credential.
+//! Authentication of upstream requests, for every credential kind.
 //!
-//! A static token is put in `X-Auth-Token`. AK/SK signing and IAM password tokens
-//! plug in here as further [`Credential`] kinds without changing the callers.
+//! A static token goes in `X-Auth-Token`; AK/SK signs each request ([`aksk`]); an IAM
+//! password credential gets a project-scoped token from IAM ([`iam`]). Requests are
+//! authorised right before each send, so signatures carry the current time and a token
+//! refreshed after a 401 is picked up by the retry.
 
-use crate::config::{Credential, NamedCredential, Project};
-use crate::upstream::PollError;
+pub mod aksk;
+pub mod iam;
 
-/// Adds credentials to outgoing requests.
-#[derive(Debug, Default)]
-pub struct Authenticator {}
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::HeaderValue;
+
+use crate::config::{Credential, NamedCredential, Project, Secret};
+use crate::upstream::{ApiCounters, PollError};
+
+/// What was put on a request; tells the caller whether a 401 is worth a refresh.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// A static token: nothing to refresh.
+    StaticToken,
+    /// An AK/SK signature: a 401 is a signature or key problem, never retried.
+    Signed,
+    /// An IAM token, which can be refreshed once after a 401.
+    IamToken(Secret),
+}
+
+/// Adds credentials to outgoing requests; owns the IAM token cache.
+#[derive(Debug)]
+pub struct Authenticator {
+    http: reqwest::Client,
+    counters: Arc<ApiCounters>,
+    tokens: iam::TokenCache,
+}
+
+fn token_header(value: &str, credential: &str) -> Result<HeaderValue, PollError> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| {
+        PollError::local(
+            "auth",
+            format!("the token of credential `{credential}` contains characters not allowed in an HTTP header"),
+        )
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
 
 impl Authenticator {
-    /// A new authenticator.
-    pub fn new() -> Self {
-        Authenticator {}
+    /// An authenticator sending IAM requests with `http` and counting them in `counters`.
+    pub fn new(http: reqwest::Client, counters: Arc<ApiCounters>) -> Self {
+        Authenticator {
+            http,
+            counters,
+            tokens: iam::TokenCache::default(),
+        }
     }
 
-    /// Authorises `req` for `project`. Called right before each send (also on retries),
-    /// so time-dependent signatures and refreshed tokens are always current.
+    /// Authorises `req` for `project`.
     pub async fn authorize(
         &self,
         credential: &NamedCredential,
         project: &Project,
         req: &mut reqwest::Request,
-    ) -> Result<(), PollError> {
-        let _ = project;
+        timeout: Duration,
+    ) -> Result<Applied, PollError> {
         match &credential.credential {
             Credential::Token { token } => {
-                let value = reqwest::header::HeaderValue::from_str(token.expose()).map_err(|_| {
+                req.headers_mut().insert(
+                    "x-auth-token",
+                    token_header(token.expose(), &credential.name)?,
+                );
+                Ok(Applied::StaticToken)
+            }
+            Credential::AkSk {
+                access_key,
+                secret_key,
+                security_token,
+            } => {
+                aksk::sign_request(
+                    req,
+                    access_key,
+                    secret_key.expose(),
+                    security_token.as_ref().map(Secret::expose),
+                    &project.id,
+                    SystemTime::now(),
+                )
+                .map_err(|_| {
                     PollError::local(
                         "auth",
                         format!(
-                            "the token of credential `{}` contains characters not allowed in an HTTP header",
+                            "credential `{}` holds characters not allowed in an HTTP header",
                             credential.name
                         ),
                     )
                 })?;
-                let mut value = value;
-                value.set_sensitive(true);
-                req.headers_mut().insert("x-auth-token", value);
-                Ok(())
+                Ok(Applied::Signed)
             }
-            other => Err(PollError::local(
-                "auth",
-                format!(
-                    "credential `{}` of kind {} is not supported by this build",
-                    credential.name,
-                    other.kind()
-                ),
-            )),
+            Credential::IamPassword {
+                iam_endpoint,
+                domain,
+                username,
+                password,
+            } => {
+                let token = self
+                    .tokens
+                    .token(
+                        &self.http,
+                        &self.counters,
+                        iam::IamLogin {
+                            credential: &credential.name,
+                            endpoint: iam_endpoint,
+                            domain,
+                            username,
+                            password,
+                            project_id: &project.id,
+                            timeout,
+                        },
+                    )
+                    .await?;
+                req.headers_mut().insert(
+                    "x-auth-token",
+                    token_header(token.expose(), &credential.name)?,
+                );
+                Ok(Applied::IamToken(token))
+            }
+        }
+    }
+
+    /// After a 401: drops the token that was refused, so the next authorise gets a new one.
+    /// Returns whether a retry can help.
+    pub async fn refused(
+        &self,
+        credential: &NamedCredential,
+        project: &Project,
+        applied: &Applied,
+    ) -> bool {
+        match applied {
+            Applied::IamToken(used) => {
+                self.tokens
+                    .invalidate(&credential.name, &project.id, used)
+                    .await;
+                true
+            }
+            Applied::StaticToken | Applied::Signed => false,
         }
     }
 }

@@ -258,11 +258,11 @@ impl UpstreamClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(UpstreamClient {
-            http,
+            http: http.clone(),
             concurrency: Semaphore::new(settings.concurrency.max(1) as usize),
             settings,
             buckets: Mutex::new(HashMap::new()),
-            auth: Authenticator::new(),
+            auth: Authenticator::new(http.clone(), counters.clone()),
             counters,
         })
     }
@@ -282,17 +282,35 @@ impl UpstreamClient {
         target: &Target,
         path_and_query: &str,
     ) -> Result<UpstreamResponse, PollError> {
-        let url = format!("{}{}", target.base_url, path_and_query);
-        let url = reqwest::Url::parse(&url)
-            .map_err(|e| PollError::local("config", format!("cannot build URL {url}: {e}")))?;
-        let mut req = reqwest::Request::new(reqwest::Method::GET, url);
-        *req.timeout_mut() = Some(target.settings().timeout);
-        req.headers_mut().insert(
-            reqwest::header::ACCEPT,
-            reqwest::header::HeaderValue::from_static("application/json"),
-        );
+        let req = build(
+            reqwest::Method::GET,
+            &target.base_url,
+            path_and_query,
+            target.settings().timeout,
+            None,
+        )?;
         self.execute(target.api, target.host(), &target.project, req)
             .await
+    }
+
+    /// Sends one POST with a JSON body for `project` to `base_url` + `path`.
+    pub async fn post_json(
+        &self,
+        api: Api,
+        project: &crate::config::Project,
+        base_url: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<UpstreamResponse, PollError> {
+        let req = build(
+            reqwest::Method::POST,
+            base_url,
+            path,
+            project.settings.timeout,
+            Some(body),
+        )?;
+        let host = req.url().host_str().unwrap_or_default().to_string();
+        self.execute(api, host, project, req).await
     }
 
     async fn execute(
@@ -300,7 +318,7 @@ impl UpstreamClient {
         api: Api,
         host: String,
         project: &crate::config::Project,
-        mut req: reqwest::Request,
+        req: reqwest::Request,
     ) -> Result<UpstreamResponse, PollError> {
         self.bucket(&host).acquire().await;
         let _permit = self
@@ -308,18 +326,30 @@ impl UpstreamClient {
             .acquire()
             .await
             .map_err(|_| PollError::local("shutdown", "the exporter is shutting down"))?;
-        self.auth
-            .authorize(&project.credential, project, &mut req)
+        let timeout = req.timeout().copied().unwrap_or(Duration::from_secs(10));
+        // Kept for one retry after a 401 with a refreshed IAM token.
+        let spare = req.try_clone();
+        let mut req = req;
+        let applied = self
+            .auth
+            .authorize(&project.credential, project, &mut req, timeout)
             .await?;
-        let result = self.read(req).await;
-        let code = match &result {
-            Ok(r) => r.status.to_string(),
-            Err(e) => e
-                .status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| e.code.clone()),
-        };
-        self.counters.count_request(api, &code);
+        let mut result = self.send_counted(api, req).await;
+        if matches!(&result, Ok(r) if r.status == 401) {
+            if let Some(mut again) = spare {
+                if self
+                    .auth
+                    .refused(&project.credential, project, &applied)
+                    .await
+                {
+                    tracing::debug!(api = api.as_str(), project = %project.id, "401 with an IAM token: refreshing it and retrying once");
+                    self.auth
+                        .authorize(&project.credential, project, &mut again, timeout)
+                        .await?;
+                    result = self.send_counted(api, again).await;
+                }
+            }
+        }
         let response = result.inspect_err(|e| self.counters.count_error(api, &e.code, 1))?;
         if (200..300).contains(&response.status) {
             return Ok(response);
@@ -337,6 +367,24 @@ impl UpstreamClient {
         };
         self.counters.count_error(api, &err.code, 1);
         Err(err)
+    }
+
+    /// Sends one request and counts it by status (or local error code).
+    async fn send_counted(
+        &self,
+        api: Api,
+        req: reqwest::Request,
+    ) -> Result<UpstreamResponse, PollError> {
+        let result = self.read(req).await;
+        let code = match &result {
+            Ok(r) => r.status.to_string(),
+            Err(e) => e
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.code.clone()),
+        };
+        self.counters.count_request(api, &code);
+        result
     }
 
     /// Sends and reads the body, stopping as soon as it exceeds the size limit.
@@ -393,6 +441,33 @@ impl UpstreamClient {
             Api::Iam => Err(PollError::local("config", "IAM is not a pollable API")),
         }
     }
+}
+
+fn build(
+    method: reqwest::Method,
+    base_url: &str,
+    path_and_query: &str,
+    timeout: Duration,
+    json_body: Option<Vec<u8>>,
+) -> Result<reqwest::Request, PollError> {
+    let url = format!("{base_url}{path_and_query}");
+    let url = reqwest::Url::parse(&url)
+        .map_err(|e| PollError::local("config", format!("cannot build URL {url}: {e}")))?;
+    let mut req = reqwest::Request::new(method, url);
+    *req.timeout_mut() = Some(timeout);
+    let h = req.headers_mut();
+    h.insert(
+        reqwest::header::ACCEPT,
+        reqwest::header::HeaderValue::from_static("application/json"),
+    );
+    if let Some(body) = json_body {
+        h.insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/json;charset=UTF-8"),
+        );
+        *req.body_mut() = Some(body.into());
+    }
+    Ok(req)
 }
 
 /// Maps a decode failure of a successful response to the `decode` error.

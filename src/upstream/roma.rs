@@ -291,6 +291,38 @@ fn push_client(out: &mut PollOutput, quota: ClientQuota) {
     }
 }
 
+/// Creates a client quota (`POST .../app-quotas`); returns the created quota as upstream
+/// sent it. Validate `quota` first ([`crate::appquota::NewAppQuota::validate`]).
+pub async fn create_app_quota(
+    client: &UpstreamClient,
+    project: &crate::config::Project,
+    instance_id: &str,
+    quota: &crate::appquota::NewAppQuota,
+) -> Result<Value, PollError> {
+    let path = format!(
+        "/v2/{}/apic/instances/{}/app-quotas",
+        encode_component(&project.id),
+        encode_component(instance_id)
+    );
+    let body = serde_json::to_vec(quota).map_err(|e| PollError::local("encode", e.to_string()))?;
+    let response = client
+        .post_json(
+            crate::sample::Api::RomaAppQuota,
+            project,
+            &project.endpoints.roma,
+            &path,
+            body,
+        )
+        .await?;
+    let created: Value = serde_json::from_slice(&response.body).map_err(|e| PollError {
+        code: "decode".into(),
+        status: Some(response.status),
+        message: format!("the created quota is not JSON: {e}"),
+        request_id: response.request_id.clone(),
+    })?;
+    Ok(created)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
