@@ -142,7 +142,8 @@ mod tests {
 
     #[test]
     fn every_rule_is_checked() {
-        let cases: Vec<(Box<dyn Fn(&mut NewAppQuota)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut NewAppQuota)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|q| q.name = "ab".into()), "3 to 255 characters"),
             (
                 Box::new(|q| q.name = "a".repeat(256)),

@@ -57,10 +57,13 @@ struct TokenState {
     last_error: Option<PollError>,
 }
 
+/// One project's token state; the async lock makes concurrent callers share one refresh.
+type SharedState = Arc<tokio::sync::Mutex<TokenState>>;
+
 /// Tokens per (credential, project).
 #[derive(Default)]
 pub struct TokenCache {
-    entries: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<TokenState>>>>,
+    entries: Mutex<HashMap<(String, String), SharedState>>,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -70,7 +73,7 @@ impl std::fmt::Debug for TokenCache {
 }
 
 impl TokenCache {
-    fn entry(&self, credential: &str, project_id: &str) -> Arc<tokio::sync::Mutex<TokenState>> {
+    fn entry(&self, credential: &str, project_id: &str) -> SharedState {
         let mut g = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         g.entry((credential.to_string(), project_id.to_string()))
             .or_default()
