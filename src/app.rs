@@ -14,7 +14,7 @@ use crate::server::{self, AppState};
 use crate::simulator::{Simulator, World};
 use crate::snapshot::Snapshot;
 use crate::target::{self, Target};
-use crate::upstream::{ApiCounters, ClientSettings, DEFAULT_MAX_BODY_BYTES, UpstreamClient};
+use crate::upstream::{ApiCounters, ClientSettings, UpstreamClient};
 
 /// How long in-flight requests may take after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -173,7 +173,8 @@ fn client_settings(config: &Config) -> ClientSettings {
     ClientSettings {
         concurrency: config.concurrency,
         rate_limit: config.rate_limit,
-        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        max_body_bytes: config.max_response_bytes,
+        max_attempts: config.retries + 1,
     }
 }
 

@@ -78,6 +78,61 @@ impl<'de> Deserialize<'de> for ConfigDuration {
     }
 }
 
+/// A size in bytes written as `8MiB`, `512KiB`, `1GiB`, `4MB` or a plain number of bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    fn parse(s: &str) -> Result<u64, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num.parse().map_err(|_| {
+            format!("invalid size `{s}`: expected a number with a unit such as 8MiB or 512KiB")
+        })?;
+        let mult: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            "KB" | "kB" => 1_000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            other => {
+                return Err(format!(
+                    "invalid size unit `{other}` in `{s}`: use B, KiB, MiB or GiB"
+                ));
+            }
+        };
+        n.checked_mul(mult)
+            .ok_or_else(|| format!("size `{s}` is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size such as 8MiB")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<ByteSize, E> {
+                ByteSize::parse(s).map(ByteSize).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(n))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<ByteSize, E> {
+                u64::try_from(n)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom("a size cannot be negative"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Which client quotas of a ROMA Connect instance to poll.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum AppQuotaSelection {
@@ -157,6 +212,12 @@ pub struct FileDefaults {
     pub concurrency: Option<Spanned<u32>>,
     /// Requests per second per API host (token bucket). Default 5.
     pub rate_limit: Option<Spanned<f64>>,
+    /// Retries of a failed request (connection errors, timeouts, 5xx, 429, malformed
+    /// bodies), with exponential back-off and full jitter. Default 2; at most 10.
+    pub retries: Option<Spanned<u32>>,
+    /// Largest upstream response body read; larger ones fail with `body_too_large`
+    /// without being read whole. Default `8MiB`.
+    pub max_response_size: Option<Spanned<ByteSize>>,
 }
 
 /// A credential as written: the keys decide its kind (token, AK/SK or IAM password).
@@ -404,6 +465,10 @@ pub struct Config {
     pub concurrency: u32,
     /// Requests per second per API host.
     pub rate_limit: f64,
+    /// Retries of a retryable failure.
+    pub retries: u32,
+    /// Largest upstream response body.
+    pub max_response_bytes: usize,
     /// The projects.
     pub projects: Vec<Project>,
 }
@@ -418,6 +483,10 @@ pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(1800);
 pub const DEFAULT_CONCURRENCY: u32 = 16;
 /// Default per-host rate limit.
 pub const DEFAULT_RATE_LIMIT: f64 = 5.0;
+/// Default retries per request.
+pub const DEFAULT_RETRIES: u32 = 2;
+/// Default response body limit.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 << 20;
 
 /// One problem in a config file, with its position.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -587,6 +656,22 @@ impl Validator<'_> {
             None => DEFAULT_RATE_LIMIT,
         };
 
+        let retries = match &d.retries {
+            Some(r) if r.value > 10 => {
+                self.issue(at(r), "retries must be between 0 and 10");
+                DEFAULT_RETRIES
+            }
+            Some(r) => r.value,
+            None => DEFAULT_RETRIES,
+        };
+        let max_response_bytes = match &d.max_response_size {
+            Some(m) if m.value.0 < 1024 => {
+                self.issue(at(m), "max_response_size must be at least 1KiB");
+                DEFAULT_MAX_RESPONSE_BYTES
+            }
+            Some(m) => usize::try_from(m.value.0).unwrap_or(usize::MAX),
+            None => DEFAULT_MAX_RESPONSE_BYTES,
+        };
         let mut credentials: HashMap<String, Arc<NamedCredential>> = HashMap::new();
         for (name, c) in &file.credentials {
             if let Some(credential) = self.credential(name, c) {
@@ -767,6 +852,8 @@ impl Validator<'_> {
             source: self.path.to_path_buf(),
             concurrency,
             rate_limit,
+            retries,
+            max_response_bytes,
             projects,
         })
     }
@@ -1219,6 +1306,26 @@ projects:
     }
 
     #[test]
+    fn sizes_and_retries() {
+        let c = load(&GOOD.replace(
+            "  interval: 1m",
+            "  interval: 1m\n  retries: 0\n  max_response_size: 512KiB",
+        ))
+        .expect("valid");
+        assert_eq!(c.retries, 0);
+        assert_eq!(c.max_response_bytes, 512 * 1024);
+        assert_eq!(ByteSize::parse("8MiB"), Ok(8 << 20));
+        assert_eq!(ByteSize::parse("4MB"), Ok(4_000_000));
+        assert_eq!(ByteSize::parse("1234"), Ok(1234));
+        assert!(ByteSize::parse("MiB").is_err());
+        let d = load(GOOD).expect("valid");
+        assert_eq!(
+            (d.retries, d.max_response_bytes),
+            (DEFAULT_RETRIES, DEFAULT_MAX_RESPONSE_BYTES)
+        );
+    }
+
+    #[test]
     fn unset_staleness_follows_a_long_interval() {
         let c = load(&GOOD.replace("interval: 1m", "interval: 1h")).expect("valid");
         assert_eq!(
@@ -1311,6 +1418,8 @@ projects:
             (GOOD.replace("  interval: 1m", "  interval: 1m\n  rate_limit: -2"), 3, "rate_limit must be a positive number"),
             (GOOD.replace("  interval: 1m", "  interval: 1h\n  max_staleness: 5m"), 8, "max_staleness (5m) is shorter than interval (1h)"),
             ("projects: []\n".to_string(), 1, "`projects` is empty"),
+            (GOOD.replace("  interval: 1m", "  interval: 1m\n  retries: 11"), 3, "retries must be between 0 and 10"),
+            (GOOD.replace("  interval: 1m", "  interval: 1m\n  max_response_size: 8 parsecs"), 3, "invalid size unit"),
             (GOOD.replace("credentials:\n  t:", "credentials:\n t:\n   x"), 5, "expected"),
             (GOOD.replace("        - id: inst-1", "        - id: inst/1"), 12, "invalid instance id"),
             (GOOD.replace("    eventgrid: {}", "    eventgrid:\n      types: [CHANNEL, \"bad type\"]"), 14, "invalid EventGrid quota type"),

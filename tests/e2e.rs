@@ -103,11 +103,21 @@ async fn once_prints_exposition_and_reports_failures() {
             .expect("join");
     assert_eq!(code, 1);
     assert!(stderr.contains("1 of 4 targets failed"), "{stderr}");
+    // A 500 is retried: three attempts in all (retries: 2), each counted.
     assert!(
         stdout.contains(
-            r#"huaweicloud_quota_api_errors_total{api="gaussdb_mysql",error_code="APIG.9999"} 1"#
+            r#"huaweicloud_quota_api_errors_total{api="gaussdb_mysql",error_code="APIG.9999"} 3"#
         ),
         "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains(r#"huaweicloud_quota_api_requests_total{api="gaussdb_mysql",code="500"} 3"#)
+    );
+    assert_eq!(
+        sim.request_count(Endpoint::Gaussdb),
+        1 + 3,
+        "one good poll before, three attempts now"
     );
     assert!(stdout.contains(r#"huaweicloud_quota_poll_success{api="gaussdb_mysql",project_id="0123456789abcdef0123456789abcdef"} 0"#));
     assert!(stdout.contains(r#"resource="api"} 10000"#));
@@ -208,9 +218,14 @@ async fn timeout_is_reported_and_other_targets_unaffected() {
     assert_eq!(code, 1);
     assert!(
         stdout.contains(
-            r#"huaweicloud_quota_api_errors_total{api="eventgrid",error_code="timeout"} 1"#
+            r#"huaweicloud_quota_api_errors_total{api="eventgrid",error_code="timeout"} 3"#
         ),
         "{stdout}"
+    );
+    assert_eq!(
+        sim.request_count(Endpoint::Eventgrid),
+        3,
+        "a timeout is retried twice"
     );
     assert!(stdout.contains(r#"huaweicloud_quota_poll_success{api="gaussdb_mysql",project_id="0123456789abcdef0123456789abcdef"} 1"#));
 }

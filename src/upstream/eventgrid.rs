@@ -3,7 +3,9 @@
 use crate::sample::PollOutput;
 use crate::target::Target;
 use crate::upstream::error::{DecodeError, ResourceFields, decode_resource_list};
-use crate::upstream::{PollError, UpstreamClient, decode_failure, encode_component};
+use tokio::time::Instant;
+
+use crate::upstream::{PollError, UpstreamClient, encode_component};
 
 /// EventGrid entries carry `type` (`CHANNEL_SUBSCRIPTION`) and a display `name`; the type
 /// is the stable one, the name only a fallback.
@@ -25,18 +27,25 @@ pub fn decode_quotas(body: &[u8]) -> Result<PollOutput, DecodeError> {
 }
 
 /// Polls the EventGrid quotas of one project (one call, or one per configured type).
-pub async fn poll(client: &UpstreamClient, target: &Target) -> Result<PollOutput, PollError> {
+pub async fn poll(
+    client: &UpstreamClient,
+    target: &Target,
+    budget_end: Instant,
+) -> Result<PollOutput, PollError> {
     let path = format!("/v1/{}/quotas", encode_component(&target.project.id));
     if target.eventgrid_types.is_empty() {
-        let response = client.get(target, &path).await?;
-        return decode_quotas(&response.body).map_err(|e| decode_failure(e, &response));
+        return client.fetch(target, &path, budget_end, decode_quotas).await;
     }
     let mut out = PollOutput::default();
     for t in &target.eventgrid_types {
-        let response = client
-            .get(target, &format!("{path}?type={}", encode_component(t)))
+        let part = client
+            .fetch(
+                target,
+                &format!("{path}?type={}", encode_component(t)),
+                budget_end,
+                decode_quotas,
+            )
             .await?;
-        let part = decode_quotas(&response.body).map_err(|e| decode_failure(e, &response))?;
         out.value_errors.extend(part.value_errors);
         for r in part.resources {
             if !out.resources.iter().any(|x| x.resource == r.resource) {

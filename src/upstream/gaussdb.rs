@@ -4,7 +4,9 @@
 use crate::sample::PollOutput;
 use crate::target::Target;
 use crate::upstream::error::{DecodeError, ResourceFields, decode_resource_list};
-use crate::upstream::{PollError, UpstreamClient, decode_failure, encode_component};
+use tokio::time::Instant;
+
+use crate::upstream::{PollError, UpstreamClient, encode_component};
 
 /// GaussDB entries carry only `type` (`instance`), `used` and `quota`.
 const FIELDS: ResourceFields = ResourceFields {
@@ -24,13 +26,18 @@ pub fn decode_project_quotas(body: &[u8]) -> Result<PollOutput, DecodeError> {
 }
 
 /// Polls the GaussDB for MySQL tenant quotas of one project.
-pub async fn poll(client: &UpstreamClient, target: &Target) -> Result<PollOutput, PollError> {
+pub async fn poll(
+    client: &UpstreamClient,
+    target: &Target,
+    budget_end: Instant,
+) -> Result<PollOutput, PollError> {
     let path = format!(
         "/v3/{}/project-quotas",
         encode_component(&target.project.id)
     );
-    let response = client.get(target, &path).await?;
-    decode_project_quotas(&response.body).map_err(|e| decode_failure(e, &response))
+    client
+        .fetch(target, &path, budget_end, decode_project_quotas)
+        .await
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use rand::Rng as _;
 use tokio::sync::Semaphore;
 
 use crate::auth::Authenticator;
@@ -27,8 +28,9 @@ use crate::target::Target;
 /// The user agent sent upstream: name and version, so API owners can tell who calls.
 pub const USER_AGENT: &str = concat!("huaweicloud-quota-exporter/", env!("CARGO_PKG_VERSION"));
 
-/// Default cap on an upstream response body.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Most resources plus client quotas one target may hold, so absurd answers cannot grow
+/// memory (and the exposition) without bound.
+pub const MAX_ITEMS_PER_TARGET: usize = 10_000;
 
 /// Why a poll failed. `code` is the upstream `error_code` when there was one, else a local
 /// code: `timeout`, `connect`, `http`, `decode`, `body_too_large`, `auth`, `http_<status>`.
@@ -52,6 +54,24 @@ impl PollError {
             status: None,
             message: message.into(),
             request_id: None,
+        }
+    }
+}
+
+impl PollError {
+    /// Whether trying again can help: transport failures, timeouts, 5xx, 429 and bodies
+    /// that came truncated or malformed. Client errors (400, 403, 404, ...), auth
+    /// failures and oversize bodies would fail the same way again.
+    pub fn retryable(&self) -> bool {
+        match self.status {
+            Some(429) => true,
+            Some(s) if s >= 500 => true,
+            Some(s) if (200..300).contains(&s) => matches!(self.code.as_str(), "decode" | "http"),
+            Some(_) => false,
+            None => matches!(
+                self.code.as_str(),
+                "timeout" | "connect" | "http" | "decode"
+            ),
         }
     }
 }
@@ -108,15 +128,29 @@ fn copy(m: &Mutex<BTreeMap<(Api, String), u64>>) -> Vec<((Api, String), u64)> {
     g.iter().map(|(k, v)| (k.clone(), *v)).collect()
 }
 
-/// A token bucket: `rate` requests per second with a burst of `max(1, rate)`.
+/// A token bucket: `rate` requests per second with a burst of `max(1, rate)`, plus the
+/// host-wide pause a 429 imposes.
 /// Tokens may go negative: each caller reserves its slot and sleeps until it, so
 /// waiting callers are served in arrival order without polling.
 #[derive(Debug)]
 struct TokenBucket {
     rate: f64,
     burst: f64,
-    state: Mutex<(f64, Instant)>,
+    state: Mutex<BucketState>,
 }
+
+#[derive(Debug)]
+struct BucketState {
+    tokens: f64,
+    refilled: Instant,
+    /// No request to this host before this instant (429 `Retry-After` or back-off).
+    blocked_until: Option<Instant>,
+    /// 429s in a row, for the back-off when no `Retry-After` came.
+    throttles: u32,
+}
+
+/// Longest pause a `Retry-After` can impose; larger values are treated as this.
+const MAX_THROTTLE: Duration = Duration::from_secs(600);
 
 impl TokenBucket {
     fn new(rate: f64) -> Self {
@@ -124,28 +158,102 @@ impl TokenBucket {
         TokenBucket {
             rate,
             burst,
-            state: Mutex::new((burst, Instant::now())),
+            state: Mutex::new(BucketState {
+                tokens: burst,
+                refilled: Instant::now(),
+                blocked_until: None,
+                throttles: 0,
+            }),
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, BucketState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     async fn acquire(&self) {
-        let wait = {
-            let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            let refill = now.duration_since(g.1).as_secs_f64() * self.rate;
-            g.0 = (g.0 + refill).min(self.burst) - 1.0;
-            g.1 = now;
-            if g.0 >= 0.0 {
-                Duration::ZERO
-            } else {
-                Duration::from_secs_f64(-g.0 / self.rate)
+        loop {
+            let (wait, done) = {
+                let mut g = self.lock();
+                let now = Instant::now();
+                match g.blocked_until {
+                    Some(until) if until > now => (until - now, false),
+                    _ => {
+                        let refill = now.duration_since(g.refilled).as_secs_f64() * self.rate;
+                        g.tokens = (g.tokens + refill).min(self.burst) - 1.0;
+                        g.refilled = now;
+                        let wait = if g.tokens >= 0.0 {
+                            Duration::ZERO
+                        } else {
+                            Duration::from_secs_f64(-g.tokens / self.rate)
+                        };
+                        (wait, true)
+                    }
+                }
+            };
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
             }
-        };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+            if done {
+                return;
+            }
         }
     }
+
+    /// A 429 from this host: pause every request to it for `retry_after`, or, without
+    /// one, for an exponential back-off (1 s, 2 s, 4 s, ... up to a minute).
+    fn throttle(&self, retry_after: Option<Duration>) -> Duration {
+        let mut g = self.lock();
+        g.throttles = g.throttles.saturating_add(1);
+        let pause = match retry_after {
+            Some(d) => d.min(MAX_THROTTLE),
+            None => {
+                let exp = Duration::from_secs(1).saturating_mul(1u32 << (g.throttles - 1).min(6));
+                exp.min(Duration::from_secs(60))
+                    .mul_f64(rand::rng().random_range(1.0..1.25))
+            }
+        };
+        let until = Instant::now() + pause;
+        g.blocked_until = Some(g.blocked_until.map_or(until, |b| b.max(until)));
+        pause
+    }
+
+    /// A request to this host got through: the 429 back-off starts over.
+    fn succeeded(&self) {
+        self.lock().throttles = 0;
+    }
+
+    /// How long requests to this host are paused from now.
+    fn paused_for(&self) -> Duration {
+        let g = self.lock();
+        g.blocked_until
+            .map(|b| b.saturating_duration_since(Instant::now()))
+            .unwrap_or_default()
+    }
 }
+
+/// `Retry-After`: delay seconds or an HTTP date.
+pub fn parse_retry_after(v: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+/// Full-jitter exponential back-off before retry number `attempt` (1-based).
+fn full_jitter(attempt: u32) -> Duration {
+    let ceiling = RETRY_BASE
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(10))
+        .min(RETRY_CAP);
+    ceiling.mul_f64(rand::rng().random::<f64>())
+}
+
+/// First retry waits up to this long (full jitter), doubling per attempt.
+const RETRY_BASE: Duration = Duration::from_millis(250);
+/// Longest wait between two attempts.
+const RETRY_CAP: Duration = Duration::from_secs(8);
 
 #[cfg(test)]
 mod tests {
@@ -212,6 +320,8 @@ pub struct UpstreamResponse {
     pub body: Bytes,
     /// `X-Request-Id`, when sent.
     pub request_id: Option<String>,
+    /// `Retry-After`, when sent (seconds or an HTTP date, as a delay from now).
+    pub retry_after: Option<Duration>,
 }
 
 /// Settings of the shared client.
@@ -223,6 +333,8 @@ pub struct ClientSettings {
     pub rate_limit: f64,
     /// Largest response body accepted.
     pub max_body_bytes: usize,
+    /// Attempts per request (1 + retries) for retryable failures.
+    pub max_attempts: u32,
 }
 
 /// The one HTTP client every target shares, with its limits and counters.
@@ -293,6 +405,52 @@ impl UpstreamClient {
             .await
     }
 
+    /// GETs `path_and_query` for `target` and decodes the body, retrying what can be
+    /// retried (connection errors, timeouts, 5xx, 429, truncated or malformed bodies) with
+    /// full-jitter exponential back-off, within the target's budget: the last attempt must
+    /// be able to finish before 90% of the interval has passed, so a poll never overlaps
+    /// the next one. 400, 403, 404 and the like are not retried.
+    pub async fn fetch<T>(
+        &self,
+        target: &Target,
+        path_and_query: &str,
+        budget_end: Instant,
+        decode: impl Fn(&[u8]) -> Result<T, error::DecodeError>,
+    ) -> Result<T, PollError> {
+        let settings = target.settings();
+        let mut attempt = 1;
+        loop {
+            let err = match self.get(target, path_and_query).await {
+                Ok(response) => match decode(&response.body) {
+                    Ok(v) => return Ok(v),
+                    Err(e) => {
+                        self.counters.count_error(target.api, "decode", 1);
+                        decode_failure(e, &response)
+                    }
+                },
+                Err(e) => e,
+            };
+            if !err.retryable() || attempt >= self.settings.max_attempts {
+                return Err(err);
+            }
+            let wait = full_jitter(attempt).max(self.bucket(&target.host()).paused_for());
+            if Instant::now() + wait + settings.timeout > budget_end {
+                return Err(err);
+            }
+            tracing::debug!(
+                api = target.api.as_str(),
+                project = %target.project.id,
+                instance = %target.instance_id,
+                error_code = %err.code,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "retrying"
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
     /// Sends one POST with a JSON body for `project` to `base_url` + `path`.
     pub async fn post_json(
         &self,
@@ -320,7 +478,8 @@ impl UpstreamClient {
         project: &crate::config::Project,
         req: reqwest::Request,
     ) -> Result<UpstreamResponse, PollError> {
-        self.bucket(&host).acquire().await;
+        let bucket = self.bucket(&host);
+        bucket.acquire().await;
         let _permit = self
             .concurrency
             .acquire()
@@ -352,7 +511,12 @@ impl UpstreamClient {
         }
         let response = result.inspect_err(|e| self.counters.count_error(api, &e.code, 1))?;
         if (200..300).contains(&response.status) {
+            bucket.succeeded();
             return Ok(response);
+        }
+        if response.status == 429 {
+            let pause = bucket.throttle(response.retry_after);
+            tracing::debug!(host = %host, pause_ms = pause.as_millis() as u64, retry_after = response.retry_after.is_some(), "throttled: pausing every request to this host");
         }
         let decoded = error::decode_error_body(&response.body);
         let err = PollError {
@@ -397,6 +561,11 @@ impl UpstreamClient {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(128).collect::<String>());
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
         let too_large = |request_id: Option<String>| PollError {
             code: "body_too_large".to_string(),
             status: Some(status),
@@ -428,18 +597,32 @@ impl UpstreamClient {
             status,
             body: body.freeze(),
             request_id,
+            retry_after,
         })
     }
 
     /// Polls one target: every call its API needs, decoded into one [`PollOutput`].
+    /// All calls and their retries share one budget: 90% of the interval.
     pub async fn poll(&self, target: &Target) -> Result<PollOutput, PollError> {
-        match target.api {
-            Api::RomaLivedata => roma::poll_livedata(self, target).await,
-            Api::RomaAppQuota => roma::poll_app_quotas(self, target).await,
-            Api::Eventgrid => eventgrid::poll(self, target).await,
-            Api::GaussdbMysql => gaussdb::poll(self, target).await,
+        let budget_end = Instant::now() + target.settings().interval.mul_f64(0.9);
+        let output = match target.api {
+            Api::RomaLivedata => roma::poll_livedata(self, target, budget_end).await,
+            Api::RomaAppQuota => roma::poll_app_quotas(self, target, budget_end).await,
+            Api::Eventgrid => eventgrid::poll(self, target, budget_end).await,
+            Api::GaussdbMysql => gaussdb::poll(self, target, budget_end).await,
             Api::Iam => Err(PollError::local("config", "IAM is not a pollable API")),
+        }?;
+        let items = output.resources.len() + output.clients.len();
+        if items > MAX_ITEMS_PER_TARGET {
+            self.counters.count_error(target.api, "too_many_items", 1);
+            return Err(PollError::local(
+                "too_many_items",
+                format!(
+                    "upstream returned {items} items, more than the limit of {MAX_ITEMS_PER_TARGET} per target"
+                ),
+            ));
         }
+        Ok(output)
     }
 }
 

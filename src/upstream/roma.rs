@@ -12,7 +12,9 @@ use crate::upstream::error::{
     DecodeError, as_object, json_kind, parse_json, present, push_value_error, read_number,
     read_text,
 };
-use crate::upstream::{PollError, UpstreamClient, decode_failure, encode_component};
+use tokio::time::Instant;
+
+use crate::upstream::{PollError, UpstreamClient, encode_component};
 use crate::value::{self, TimeUnit};
 
 /// The livedata resources: (resource label, limit key, usage key). Upstream sends no
@@ -207,14 +209,16 @@ fn client_quota(
 pub async fn poll_livedata(
     client: &UpstreamClient,
     target: &Target,
+    budget_end: Instant,
 ) -> Result<PollOutput, PollError> {
     let path = format!(
         "/v2/{}/apic/instances/{}/livedata-quota",
         encode_component(&target.project.id),
         encode_component(&target.instance_id)
     );
-    let response = client.get(target, &path).await?;
-    decode_livedata(&response.body).map_err(|e| decode_failure(e, &response))
+    client
+        .fetch(target, &path, budget_end, decode_livedata)
+        .await
 }
 
 /// Largest page the list call allows.
@@ -227,6 +231,7 @@ const MAX_PAGES: usize = 1000;
 pub async fn poll_app_quotas(
     client: &UpstreamClient,
     target: &Target,
+    budget_end: Instant,
 ) -> Result<PollOutput, PollError> {
     let base = format!(
         "/v2/{}/apic/instances/{}/app-quotas",
@@ -238,11 +243,14 @@ pub async fn poll_app_quotas(
         AppQuotaSelection::None => {}
         AppQuotaSelection::Ids(ids) => {
             for id in ids {
-                let response = client
-                    .get(target, &format!("{base}/{}", encode_component(id)))
+                let (quota, errors) = client
+                    .fetch(
+                        target,
+                        &format!("{base}/{}", encode_component(id)),
+                        budget_end,
+                        decode_app_quota,
+                    )
                     .await?;
-                let (quota, errors) =
-                    decode_app_quota(&response.body).map_err(|e| decode_failure(e, &response))?;
                 out.value_errors.extend(errors);
                 push_client(&mut out, quota);
             }
@@ -250,14 +258,14 @@ pub async fn poll_app_quotas(
         AppQuotaSelection::Discover => {
             let mut offset: u64 = 0;
             for _ in 0..MAX_PAGES {
-                let response = client
-                    .get(
+                let page = client
+                    .fetch(
                         target,
                         &format!("{base}?offset={offset}&limit={PAGE_LIMIT}"),
+                        budget_end,
+                        decode_app_quota_page,
                     )
                     .await?;
-                let page = decode_app_quota_page(&response.body)
-                    .map_err(|e| decode_failure(e, &response))?;
                 // A server may return fewer items than `limit`: advance by what it says it
                 // sent (`size`), falling back to what it actually sent.
                 let got = page.quotas.len() as u64;
