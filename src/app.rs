@@ -149,12 +149,13 @@ pub async fn run(cli: Cli) -> ExitCode {
     tracing::info!(targets = targets.len(), shard = %cli.shard, "polling started");
 
     if !cli.demo {
-        spawn_reload_on_sighup(
+        spawn_reload_on_sighup(Arc::new(Reloader::new(
             cli.config_file.clone(),
             cli.shard,
             scheduler.clone(),
             snapshot.clone(),
-        );
+            config.clone(),
+        )));
     }
 
     let state = Arc::new(AppState {
@@ -178,13 +179,84 @@ fn client_settings(config: &Config) -> ClientSettings {
     }
 }
 
-/// Reloads the config on SIGHUP; a bad config is logged and the old one keeps running.
-fn spawn_reload_on_sighup(
+/// Reloads the config file: validated in full before anything changes; a bad one is
+/// rejected with its reason and the running one stays. Serves SIGHUP and `POST /-/reload`.
+pub struct Reloader {
     path: std::path::PathBuf,
     shard: target::Shard,
     scheduler: Arc<Scheduler>,
     snapshot: Arc<Snapshot>,
-) {
+    running: std::sync::Mutex<Config>,
+    /// One reload at a time, whoever asks.
+    busy: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// A reloader for the config at `path`, currently running `config`.
+    pub fn new(
+        path: std::path::PathBuf,
+        shard: target::Shard,
+        scheduler: Arc<Scheduler>,
+        snapshot: Arc<Snapshot>,
+        config: Config,
+    ) -> Self {
+        Reloader {
+            path,
+            shard,
+            scheduler,
+            snapshot,
+            running: std::sync::Mutex::new(config),
+            busy: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Reloads; returns the number of targets now polled, or why the new config was rejected.
+    pub async fn reload(&self) -> Result<usize, String> {
+        let _one_at_a_time = self.busy.lock().await;
+        match Config::load(&self.path) {
+            Ok(config) => {
+                let targets = target::targets(&config, self.shard);
+                self.scheduler.apply(&targets);
+                self.snapshot.set_reload_ok(true);
+                let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+                if (
+                    running.concurrency,
+                    running.rate_limit,
+                    running.retries,
+                    running.max_response_bytes,
+                ) != (
+                    config.concurrency,
+                    config.rate_limit,
+                    config.retries,
+                    config.max_response_bytes,
+                ) {
+                    tracing::warn!(
+                        "concurrency, rate_limit, retries and max_response_size are process-wide: their new values take effect at the next restart"
+                    );
+                }
+                *running = config;
+                tracing::info!(targets = targets.len(), "configuration reloaded");
+                Ok(targets.len())
+            }
+            Err(e) => {
+                self.snapshot.set_reload_ok(false);
+                tracing::error!(error = %e, "configuration reload failed; the previous configuration keeps running");
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+/// Reloads on every SIGHUP.
+fn spawn_reload_on_sighup(reloader: Arc<Reloader>) {
     #[cfg(unix)]
     tokio::spawn(async move {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -193,18 +265,7 @@ fn spawn_reload_on_sighup(
             return;
         };
         while hup.recv().await.is_some() {
-            match Config::load(&path) {
-                Ok(config) => {
-                    let targets = target::targets(&config, shard);
-                    scheduler.apply(&targets);
-                    snapshot.set_reload_ok(true);
-                    tracing::info!(targets = targets.len(), "configuration reloaded");
-                }
-                Err(e) => {
-                    snapshot.set_reload_ok(false);
-                    tracing::error!(error = %e, "configuration reload failed; the previous configuration keeps running");
-                }
-            }
+            let _ = reloader.reload().await;
         }
     });
 }
