@@ -72,6 +72,14 @@ impl Fault {
         }
     }
 
+    /// An IAM outage: `POST /v3/auth/tokens` answers 503 with IAM's error body
+    /// (`{"error":{"code":503,"message":"System error","title":"Service Unavailable"}}`) and
+    /// issues nothing. Combine with [`Fault::repeat`] or [`Faults::clear`] to end it; tokens
+    /// issued before keep working on the cloud routes.
+    pub fn iam_outage() -> Fault {
+        Fault::error(Endpoint::IamTokens, 503)
+    }
+
     /// Delay every answer on `endpoint` by `latency`, then handle it normally.
     pub fn slow(endpoint: Endpoint, latency: Duration) -> Fault {
         Fault::on(endpoint).with_latency(latency)

@@ -2,9 +2,11 @@
 //! serves every polled Huawei Cloud API (ROMA Connect, EventGrid, GaussDB for MySQL) and the
 //! IAM token call, with the published payload quirks, drifting usage and injectable faults.
 //!
-//! Each request goes: count -> fault (latency, canned answer) -> credentials -> handler ->
+//! Each request goes: count -> fault (latency, canned answer) -> credentials (static token,
+//! IAM token, or an AK/SK signature checked by the simulator's own verifier) -> handler ->
 //! record. [`World`] is the cloud's contents, [`Faults`] what goes wrong.
 
+mod aksk;
 mod eventgrid;
 mod faults;
 mod gaussdb;
@@ -37,10 +39,12 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use faults::{Fault, FaultKind, Faults};
+pub use iam::IssuedToken;
 pub use world::{
     DEMO_OTC_PROJECT_ID, DEMO_TOKEN, IamSettings, SEED_APP_QUOTA_ID, SEED_HOURE_APP_QUOTA_ID,
-    SEED_INSTANCE_ID, SEED_PROJECT_ID, SimAppQuota, SimEventgridQuota, SimGaussdbQuota,
-    SimLivedata, SimProject, SimRomaInstance, World,
+    SEED_INSTANCE_ID, SEED_PROJECT_ID, SIM_ACCESS_KEY, SIM_SECRET_KEY, SIM_SECURITY_TOKEN,
+    SIM_TEMP_ACCESS_KEY, SIM_TEMP_SECRET_KEY, SimAkSk, SimAppQuota, SimEventgridQuota,
+    SimGaussdbQuota, SimLivedata, SimProject, SimRomaInstance, World,
 };
 
 use reply::{ErrorStyle, Reply};
@@ -128,13 +132,11 @@ pub struct RecordedRequest {
 }
 
 /// What handlers and the credential check see of a request.
+#[derive(Clone, Copy)]
 pub(crate) struct RequestView<'a> {
-    /// Kept for AK/SK verification, which signs method, path and query too.
-    #[allow(dead_code)]
+    /// Method, path (as received, still percent-encoded) and raw query: AK/SK signs them too.
     pub(crate) method: &'a Method,
-    #[allow(dead_code)]
     pub(crate) path: &'a str,
-    #[allow(dead_code)]
     pub(crate) query: &'a str,
     pub(crate) headers: &'a HeaderMap,
     pub(crate) body: &'a [u8],
@@ -228,6 +230,22 @@ impl Simulator {
     /// Expires every token the IAM stub issued so far, as an early revocation would.
     pub fn expire_issued_tokens(&self) {
         self.state.tokens.expire_all();
+    }
+
+    /// Every token the IAM stub issued (the last 10 000), oldest first. Failed token requests
+    /// are not here: see [`Simulator::requests`] for those. For "one token per project" count
+    /// the entries per [`IssuedToken::project_id`]; for "reused until refresh" compare
+    /// [`IssuedToken::issued`] times with the token's lifetime.
+    pub fn iam_issued(&self) -> Vec<IssuedToken> {
+        self.state.tokens.issued()
+    }
+
+    /// How many tokens the IAM stub issued to `user` scoped to `project_id`.
+    pub fn iam_issued_count(&self, user: &str, project_id: &str) -> usize {
+        self.iam_issued()
+            .iter()
+            .filter(|t| t.user == user && t.project_id.as_deref() == Some(project_id))
+            .count()
     }
 
     /// Stops the server and closes its connections.

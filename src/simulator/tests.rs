@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 
 use super::*;
 
+mod auth;
+
 const P: &str = SEED_PROJECT_ID;
 const I: &str = SEED_INSTANCE_ID;
 

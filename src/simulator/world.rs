@@ -1,4 +1,5 @@
-//! The fake cloud's contents (projects, ROMA instances, quotas, tokens) and how usage drifts.
+//! The fake cloud's contents (projects, ROMA instances, quotas, tokens, AK/SK pairs) and how
+//! usage drifts.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -17,6 +18,18 @@ pub const SEED_HOURE_APP_QUOTA_ID: &str = "4f1c3a2b9d8e4f60a1b2c3d4e5f60718";
 pub const DEMO_TOKEN: &str = "demo-token";
 /// Project id of the Open Telekom Cloud flavoured project that [`World::demo`] adds.
 pub const DEMO_OTC_PROJECT_ID: &str = "7b3e5d2c9a814f06b2c4d6e8f0a1b3c5";
+/// Access key of the permanent AK/SK pair every built-in world accepts.
+pub const SIM_ACCESS_KEY: &str = "SIMAK0000000000000001";
+/// Secret key of [`SIM_ACCESS_KEY`].
+pub const SIM_SECRET_KEY: &str = "SimSecretKey0000000000000000000000000001";
+/// Access key of the temporary AK/SK pair every built-in world accepts (needs
+/// [`SIM_SECURITY_TOKEN`]).
+pub const SIM_TEMP_ACCESS_KEY: &str = "SIMTEMPAK00000000001";
+/// Secret key of [`SIM_TEMP_ACCESS_KEY`].
+pub const SIM_TEMP_SECRET_KEY: &str = "SimTempSecretKey000000000000000000000001";
+/// Security token of [`SIM_TEMP_ACCESS_KEY`], sent as `X-Security-Token`.
+pub const SIM_SECURITY_TOKEN: &str =
+    "gQpjbi1ub3J0aC00SIMSECURITYTOKEN0123456789abcdefABCDEF-_sim-temporary-credential";
 
 /// The fake cloud's contents.
 #[derive(Clone, Debug)]
@@ -32,6 +45,43 @@ pub struct World {
     pub max_page_size: usize,
     /// What the IAM stub accepts and how long the tokens it issues last.
     pub iam: IamSettings,
+    /// AK/SK pairs accepted for `SDK-HMAC-SHA256` signed requests, for every project.
+    pub aksk: Vec<SimAkSk>,
+}
+
+/// One AK/SK pair the simulator accepts for signed requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimAkSk {
+    /// Access key id (`Access=` in the `Authorization` header).
+    pub access_key: String,
+    /// Secret key, the HMAC key.
+    pub secret_key: String,
+    /// `Some` for temporary credentials: requests must carry this exact value in a signed
+    /// `X-Security-Token` header. `None`: a permanent pair, which must not send one.
+    pub security_token: Option<String>,
+}
+
+impl SimAkSk {
+    /// A permanent pair.
+    pub fn permanent(access_key: impl Into<String>, secret_key: impl Into<String>) -> SimAkSk {
+        SimAkSk {
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            security_token: None,
+        }
+    }
+
+    /// A temporary pair that is only accepted together with `security_token`.
+    pub fn temporary(
+        access_key: impl Into<String>,
+        secret_key: impl Into<String>,
+        security_token: impl Into<String>,
+    ) -> SimAkSk {
+        SimAkSk {
+            security_token: Some(security_token.into()),
+            ..SimAkSk::permanent(access_key, secret_key)
+        }
+    }
 }
 
 /// Credentials the IAM password-token stub accepts.
@@ -159,7 +209,9 @@ pub struct SimGaussdbQuota {
 }
 
 impl World {
-    /// Exactly the seed documents' example values, no drift, token `demo-token`.
+    /// Exactly the seed documents' example values, no drift, token `demo-token`, the IAM user
+    /// of [`IamSettings::default`], and two AK/SK pairs: [`SIM_ACCESS_KEY`] (permanent) and
+    /// [`SIM_TEMP_ACCESS_KEY`] (temporary, with [`SIM_SECURITY_TOKEN`]).
     pub fn seeds() -> World {
         World {
             projects: vec![SimProject {
@@ -224,6 +276,10 @@ impl World {
             drift: false,
             max_page_size: 2,
             iam: IamSettings::default(),
+            aksk: vec![
+                SimAkSk::permanent(SIM_ACCESS_KEY, SIM_SECRET_KEY),
+                SimAkSk::temporary(SIM_TEMP_ACCESS_KEY, SIM_TEMP_SECRET_KEY, SIM_SECURITY_TOKEN),
+            ],
         }
     }
 
