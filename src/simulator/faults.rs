@@ -15,6 +15,14 @@ pub enum FaultKind {
     /// [`Fault::headers`] are added to the answer either way (replacing defaults of that name).
     #[default]
     Respond,
+    /// Handle the request normally, then cut the body to this many bytes (the response is
+    /// well-formed HTTP; the JSON in it is not).
+    TruncateBody(usize),
+    /// Handle the request normally, then pad the body with spaces to this many bytes
+    /// (still valid JSON, just too large).
+    OversizeBody(usize),
+    /// Close the connection without answering (after any latency).
+    ResetConnection,
 }
 
 /// One injected fault. Build with the constructors and `with_*` methods, then
@@ -51,6 +59,30 @@ impl Fault {
     /// A fault matching every request to every endpoint, forever, that changes nothing yet.
     pub fn everywhere() -> Fault {
         Fault::default()
+    }
+
+    /// Cut `endpoint`'s normal answer to `keep` bytes.
+    pub fn truncated(endpoint: Endpoint, keep: usize) -> Fault {
+        Fault {
+            kind: FaultKind::TruncateBody(keep),
+            ..Fault::on(endpoint)
+        }
+    }
+
+    /// Pad `endpoint`'s normal answer to `size` bytes.
+    pub fn oversize(endpoint: Endpoint, size: usize) -> Fault {
+        Fault {
+            kind: FaultKind::OversizeBody(size),
+            ..Fault::on(endpoint)
+        }
+    }
+
+    /// Drop the connection of requests to `endpoint` without an answer.
+    pub fn reset(endpoint: Endpoint) -> Fault {
+        Fault {
+            kind: FaultKind::ResetConnection,
+            ..Fault::on(endpoint)
+        }
     }
 
     /// Answer `status` on `endpoint` with the API's error body for that status.

@@ -20,7 +20,6 @@ mod world;
 mod tests;
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -129,6 +128,8 @@ pub struct RecordedRequest {
     pub status: u16,
     /// Request headers, names lower-case, values lossily decoded.
     pub headers: Vec<(String, String)>,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 /// What handlers and the credential check see of a request.
@@ -276,7 +277,8 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
                     connections.spawn(async move {
                         let service = service_fn(move |request| {
                             let state = Arc::clone(&state);
-                            async move { Ok::<_, Infallible>(handle(&state, request).await) }
+                            // An error makes hyper drop the connection: the reset fault.
+                            async move { handle(&state, request).await.ok_or(ConnectionReset) }
                         });
                         if let Err(error) = http1::Builder::new()
                             .serve_connection(TokioIo::new(stream), service)
@@ -297,7 +299,21 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
     }
 }
 
-async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Returned by the service to drop a connection without answering.
+#[derive(Debug)]
+struct ConnectionReset;
+
+impl std::fmt::Display for ConnectionReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by an injected fault")
+    }
+}
+
+impl std::error::Error for ConnectionReset {}
+
+/// Handles one request; `None` means: drop the connection (reset fault).
+async fn handle(state: &State, request: Request<Incoming>) -> Option<Response<Full<Bytes>>> {
+    let arrived = std::time::Instant::now();
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");
@@ -306,6 +322,10 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
     state.counts[endpoint as usize].fetch_add(1, Ordering::Relaxed);
 
     let reply = respond(state, &parts, query, resolved, body).await;
+    let reply = match reply {
+        Some(r) => r,
+        None => return None,
+    };
 
     tracing::debug!(method = %parts.method, path, %endpoint, status = reply.status.as_u16(), "simulator request");
     let recorded = RecordedRequest {
@@ -324,6 +344,7 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
                 )
             })
             .collect(),
+        at: arrived,
     };
     {
         let mut log = lock(&state.log);
@@ -332,7 +353,7 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
         }
         log.push_back(recorded);
     }
-    reply.into_response()
+    Some(reply.into_response())
 }
 
 async fn respond(
@@ -341,7 +362,7 @@ async fn respond(
     query: &str,
     resolved: Resolved,
     body: Incoming,
-) -> Reply {
+) -> Option<Reply> {
     let endpoint = resolved.endpoint();
     let style = ErrorStyle::of(endpoint);
 
@@ -351,11 +372,14 @@ async fn respond(
         .as_ref()
         .map(|f| f.headers.clone())
         .unwrap_or_default();
+    let mut after: Option<FaultKind> = None;
     if let Some(fault) = fault {
         if let Some(latency) = fault.latency {
             tokio::time::sleep(latency).await;
         }
         match fault.kind {
+            FaultKind::ResetConnection => return None,
+            kind @ (FaultKind::TruncateBody(_) | FaultKind::OversizeBody(_)) => after = Some(kind),
             FaultKind::Respond => {
                 if let Some(status) = fault.status {
                     let status =
@@ -369,7 +393,7 @@ async fn respond(
                         None => Reply::standard_error(style, status),
                     };
                     reply.headers = fault_headers;
-                    return reply;
+                    return Some(reply);
                 }
             }
         }
@@ -405,7 +429,21 @@ async fn respond(
         },
     };
     reply.headers.extend(fault_headers);
-    reply
+    match after {
+        Some(FaultKind::TruncateBody(keep)) => {
+            let mut cut = keep.min(reply.body.len());
+            while !reply.body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reply.body.truncate(cut);
+        }
+        Some(FaultKind::OversizeBody(size)) => {
+            let pad = size.saturating_sub(reply.body.len());
+            reply.body.extend(std::iter::repeat_n(' ', pad));
+        }
+        _ => {}
+    }
+    Some(reply)
 }
 
 /// Checks credentials, then runs the route's handler against the world.

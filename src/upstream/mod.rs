@@ -145,9 +145,15 @@ struct BucketState {
     refilled: Instant,
     /// No request to this host before this instant (429 `Retry-After` or back-off).
     blocked_until: Option<Instant>,
-    /// 429s in a row, for the back-off when no `Retry-After` came.
+    /// 429s close together (each within a minute of the last), for the back-off when no
+    /// `Retry-After` came.
     throttles: u32,
+    /// When the last 429 came.
+    last_throttle: Option<Instant>,
 }
+
+/// 429s further apart than this start the back-off over.
+const THROTTLE_MEMORY: Duration = Duration::from_secs(60);
 
 /// Longest pause a `Retry-After` can impose; larger values are treated as this.
 const MAX_THROTTLE: Duration = Duration::from_secs(600);
@@ -163,6 +169,7 @@ impl TokenBucket {
                 refilled: Instant::now(),
                 blocked_until: None,
                 throttles: 0,
+                last_throttle: None,
             }),
         }
     }
@@ -201,9 +208,18 @@ impl TokenBucket {
     }
 
     /// A 429 from this host: pause every request to it for `retry_after`, or, without
-    /// one, for an exponential back-off (1 s, 2 s, 4 s, ... up to a minute).
+    /// one, for an exponential back-off (1 s, 2 s, 4 s, ... up to a minute). Successes in
+    /// between do not reset it (other calls may still get through a throttled gateway);
+    /// a minute without a 429 does.
     fn throttle(&self, retry_after: Option<Duration>) -> Duration {
         let mut g = self.lock();
+        let now = Instant::now();
+        if g.last_throttle
+            .is_some_and(|t| now.duration_since(t) > THROTTLE_MEMORY)
+        {
+            g.throttles = 0;
+        }
+        g.last_throttle = Some(now);
         g.throttles = g.throttles.saturating_add(1);
         let pause = match retry_after {
             Some(d) => d.min(MAX_THROTTLE),
@@ -216,11 +232,6 @@ impl TokenBucket {
         let until = Instant::now() + pause;
         g.blocked_until = Some(g.blocked_until.map_or(until, |b| b.max(until)));
         pause
-    }
-
-    /// A request to this host got through: the 429 back-off starts over.
-    fn succeeded(&self) {
-        self.lock().throttles = 0;
     }
 
     /// How long requests to this host are paused from now.
@@ -511,7 +522,6 @@ impl UpstreamClient {
         }
         let response = result.inspect_err(|e| self.counters.count_error(api, &e.code, 1))?;
         if (200..300).contains(&response.status) {
-            bucket.succeeded();
             return Ok(response);
         }
         if response.status == 429 {
