@@ -143,7 +143,9 @@ fn has(body: &str, line: &str) -> bool {
 async fn each_fault_gets_the_right_retries_and_error_codes() {
     // (fault, endpoint, want exit code, want requests at the simulator, want lines)
     let html = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>";
-    let cases: Vec<(&str, Fault, Endpoint, i32, u64, Vec<String>)> = vec![
+    /// (name, fault, endpoint, exit code, requests at the simulator, expected lines)
+    type Case = (&'static str, Fault, Endpoint, i32, u64, Vec<String>);
+    let cases: Vec<Case> = vec![
         (
             "5xx with an HTML page: retried, code from the status",
             Fault::status_body(Endpoint::Gaussdb, 502, html).with_header("Content-Type", "text/html"),
