@@ -171,6 +171,10 @@ impl Fault {
 #[derive(Debug, Default)]
 pub struct Faults {
     armed: Mutex<Vec<Fault>>,
+    /// Share of requests (0..=1) that get a random fault when no armed fault matches.
+    chaos: Mutex<f64>,
+    /// Random faults injected so far.
+    injected: std::sync::atomic::AtomicU64,
 }
 
 impl Faults {
@@ -179,9 +183,44 @@ impl Faults {
         lock(&self.armed).push(fault);
     }
 
-    /// Disarms every fault.
+    /// Disarms every fault and stops chaos.
     pub fn clear(&self) {
         lock(&self.armed).clear();
+        *lock(&self.chaos) = 0.0;
+    }
+
+    /// Chaos: from now on, `rate` (0..=1) of the requests that no armed fault matches get
+    /// a random fault: 500, 502 or 503 with a JSON or an HTML body, 429 with
+    /// `Retry-After: 1`, a truncated body, a reset connection, or a 3 s stall. 0 stops it.
+    pub fn chaos(&self, rate: f64) {
+        *lock(&self.chaos) = rate.clamp(0.0, 1.0);
+    }
+
+    /// How many random (chaos) faults were injected.
+    pub fn injected(&self) -> u64 {
+        self.injected.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn random_fault(&self, endpoint: Endpoint) -> Option<Fault> {
+        let rate = *lock(&self.chaos);
+        if rate <= 0.0 || rand::random::<f64>() >= rate {
+            return None;
+        }
+        self.injected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let html = "<html><head><title>503 Service Temporarily Unavailable</title></head><body>nginx</body></html>";
+        Some(match rand::random_range(0..8u8) {
+            0 => Fault::error(endpoint, 500),
+            1 => Fault::status_body(endpoint, 503, html).with_header("Content-Type", "text/html"),
+            2 => Fault::throttled(endpoint, Some(1)),
+            // Without Retry-After the exporter pauses the whole host for an escalating
+            // back-off (tested on its own); in chaos that would starve the run.
+            3 => Fault::throttled(endpoint, Some(1)),
+            4 => Fault::truncated(endpoint, 17),
+            5 => Fault::reset(endpoint),
+            6 => Fault::slow(endpoint, Duration::from_secs(3)),
+            _ => Fault::error(endpoint, 502),
+        })
     }
 
     /// How many faults are still armed (used-up `times` ones are gone).
@@ -196,7 +235,10 @@ impl Faults {
     pub(crate) fn take(&self, endpoint: Endpoint, project_id: Option<&str>) -> Option<Fault> {
         let mut armed = lock(&self.armed);
         armed.retain(|f| f.times != Some(0));
-        let index = armed.iter().position(|f| f.matches(endpoint, project_id))?;
+        let Some(index) = armed.iter().position(|f| f.matches(endpoint, project_id)) else {
+            drop(armed);
+            return self.random_fault(endpoint);
+        };
         let fault = &mut armed[index];
         if let Some(n) = fault.times.as_mut() {
             *n -= 1;

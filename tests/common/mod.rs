@@ -120,6 +120,17 @@ impl Exporter {
         }
     }
 
+    /// Resident memory of the process in KiB (Linux `/proc`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// The captured standard error.
     pub fn logs(&self) -> String {
         self.stderr.lock().unwrap().clone()
@@ -216,6 +227,80 @@ pub fn normalize(exposition: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Checks the text exposition format strictly enough to catch a half-written or corrupt
+/// scrape: every line is a comment or `name{labels} value`, labels are well quoted,
+/// values parse, each family's samples are together and no series appears twice.
+pub fn validate_exposition(text: &str) -> Result<usize, String> {
+    let mut seen_series = std::collections::HashSet::new();
+    let mut finished_families = std::collections::HashSet::new();
+    let mut current = String::new();
+    let mut samples = 0;
+    if !text.ends_with('\n') {
+        return Err("does not end with a newline".into());
+    }
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            let kind = parts.next().unwrap_or("");
+            let name = parts.next().unwrap_or("");
+            if kind == "TYPE" || kind == "HELP" {
+                if name != current {
+                    if !current.is_empty() {
+                        finished_families.insert(current.clone());
+                    }
+                    if finished_families.contains(name) {
+                        return Err(format!("line {n}: family {name} appears twice"));
+                    }
+                    current = name.to_string();
+                }
+            }
+            continue;
+        }
+        if line.is_empty() {
+            return Err(format!("line {n}: empty line"));
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .ok_or(format!("line {n}: no value: {line}"))?;
+        if value != "NaN" && value != "+Inf" && value != "-Inf" && value.parse::<f64>().is_err() {
+            return Err(format!("line {n}: bad value {value:?}"));
+        }
+        let name = series.split('{').next().unwrap_or("");
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        {
+            return Err(format!("line {n}: bad metric name in {line}"));
+        }
+        let family_ok = name == current
+            || name.strip_suffix("_total").is_some_and(|b| b == current)
+            || current.is_empty();
+        if !family_ok && !name.starts_with(&current) {
+            return Err(format!(
+                "line {n}: sample {name} outside its family (current {current})"
+            ));
+        }
+        if let Some(labels) = series.strip_prefix(name) {
+            if !labels.is_empty() {
+                if !(labels.starts_with('{') && labels.ends_with('}')) {
+                    return Err(format!("line {n}: bad label block {labels}"));
+                }
+                let quotes = labels.matches('"').count() - labels.matches("\\\"").count();
+                if quotes % 2 != 0 {
+                    return Err(format!("line {n}: unbalanced quotes"));
+                }
+            }
+        }
+        if !seen_series.insert(series.to_string()) {
+            return Err(format!("line {n}: duplicate series {series}"));
+        }
+        samples += 1;
+    }
+    Ok(samples)
 }
 
 /// Compares `actual` with the golden file; with `UPDATE_GOLDEN=1` rewrites it instead.
