@@ -246,16 +246,14 @@ pub fn validate_exposition(text: &str) -> Result<usize, String> {
             let mut parts = rest.splitn(3, ' ');
             let kind = parts.next().unwrap_or("");
             let name = parts.next().unwrap_or("");
-            if kind == "TYPE" || kind == "HELP" {
-                if name != current {
-                    if !current.is_empty() {
-                        finished_families.insert(current.clone());
-                    }
-                    if finished_families.contains(name) {
-                        return Err(format!("line {n}: family {name} appears twice"));
-                    }
-                    current = name.to_string();
+            if (kind == "TYPE" || kind == "HELP") && name != current {
+                if !current.is_empty() {
+                    finished_families.insert(current.clone());
                 }
+                if finished_families.contains(name) {
+                    return Err(format!("line {n}: family {name} appears twice"));
+                }
+                current = name.to_string();
             }
             continue;
         }
