@@ -1237,14 +1237,14 @@ mod tests {
     impl SecretSource for FakeEnv {
         fn env(&self, name: &str) -> Option<String> {
             match name {
-                "HWC_TOKEN" => Some("env-token-SECRET".into()),
+                "HWC_TOKEN" | "HWC_AK" | "OTC_PASSWORD" => Some("env-token-SECRET".into()),
                 "EMPTY" => Some(String::new()),
                 _ => None,
             }
         }
         fn read_file(&self, path: &Path) -> std::io::Result<String> {
             match path.to_str() {
-                Some("/run/secrets/hwc_token") => Ok("file-token-SECRET\n".into()),
+                Some("/run/secrets/hwc_token") | Some("/run/secrets/hwc_sk") => Ok("file-token-SECRET\n".into()),
                 Some("/run/secrets/empty") => Ok("\n".into()),
                 _ => Err(std::io::Error::new(
                     std::io::ErrorKind::NotFound,
