@@ -1244,7 +1244,9 @@ mod tests {
         }
         fn read_file(&self, path: &Path) -> std::io::Result<String> {
             match path.to_str() {
-                Some("/run/secrets/hwc_token") | Some("/run/secrets/hwc_sk") => Ok("file-token-SECRET\n".into()),
+                Some("/run/secrets/hwc_token") | Some("/run/secrets/hwc_sk") => {
+                    Ok("file-token-SECRET\n".into())
+                }
                 Some("/run/secrets/empty") => Ok("\n".into()),
                 _ => Err(std::io::Error::new(
                     std::io::ErrorKind::NotFound,

@@ -463,3 +463,73 @@ async fn no_secret_appears_in_any_output() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_iam_token_is_refreshed_once_and_the_request_retried() {
+    let world = World::seeds();
+    let sim = start_sim(world.clone()).await;
+    let yaml = config_with(
+        &world,
+        &sim,
+        "1s",
+        &format!(
+            "    iam_endpoint: {}/v3\n    domain: {}\n    username: {}\n    password: {}\n",
+            sim.base_url(),
+            world.iam.domain,
+            world.iam.username,
+            world.iam.password
+        ),
+    )
+    // No retries of ordinary failures: a poll survives the revocation only through the
+    // auth layer's refresh-and-retry.
+    .replacen("defaults:\n", "defaults:\n  retries: 0\n", 1);
+    let (_dir, cfg) = write_temp("c.yaml", &yaml);
+    let exporter = Exporter::start(&["--config.file", cfg.to_str().expect("utf-8")]);
+    exporter.wait_ready(READY).await;
+    assert_eq!(
+        sim.iam_issued().len(),
+        1,
+        "one token for the one project (24 h lifetime)"
+    );
+
+    // IAM revokes the token early: the next requests get 401 APIG.0301.
+    sim.expire_issued_tokens();
+    let revoked_at = Instant::now();
+    common::eventually(
+        Duration::from_secs(10),
+        "a new token after the revocation",
+        || sim.iam_issued().len() >= 2,
+    )
+    .await;
+    // Several seconds of polls after the refresh: none failed.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(4) {
+        let body = scrape(&exporter).await;
+        assert!(
+            lines(&body, "huaweicloud_quota_poll_success")
+                .iter()
+                .all(|l| l.ends_with(" 1")),
+            "a poll failed after the revocation:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let issued = sim.iam_issued();
+    assert_eq!(
+        issued.len(),
+        2,
+        "exactly one refresh for one revocation, however many polls hit the 401"
+    );
+    let refused = sim
+        .requests()
+        .iter()
+        .filter(|r| r.status == 401 && r.at > revoked_at)
+        .count();
+    assert!(refused >= 1, "no request saw the revoked token");
+    // The poll that got the 401 did not fail: it was retried with the new token.
+    assert!(
+        !exporter.logs().contains("poll failed"),
+        "a poll failed:\n{}",
+        exporter.logs()
+    );
+    eprintln!("revocation: {refused} request(s) got 401, one refresh, every poll succeeded");
+}
