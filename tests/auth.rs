@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Exporter, raw_client, run, write_temp};
+use common::{Exporter, raw_client, run, scrape, start_sim, write_temp};
 use huaweicloud_quota_exporter::simulator::{
     DEMO_TOKEN, Endpoint, SIM_ACCESS_KEY, SIM_SECRET_KEY, SIM_SECURITY_TOKEN, SIM_TEMP_ACCESS_KEY,
     SIM_TEMP_SECRET_KEY, Simulator, World,
@@ -22,17 +22,6 @@ fn config_with(world: &World, sim: &Simulator, interval: &str, credential: &str)
     let token_line = format!("    token: {DEMO_TOKEN}\n");
     assert!(yaml.contains(&token_line), "{yaml}");
     yaml.replace(&token_line, credential)
-}
-
-async fn scrape(exporter: &Exporter) -> String {
-    raw_client()
-        .get(format!("{}/metrics", exporter.base))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body")
 }
 
 /// Every series line of `family` in `body`.
@@ -65,12 +54,6 @@ async fn assert_polls_keep_succeeding(exporter: &Exporter) -> String {
         );
     }
     body
-}
-
-async fn start_sim(world: World) -> Simulator {
-    Simulator::start(([127, 0, 0, 1], 0).into(), world)
-        .await
-        .expect("simulator")
 }
 
 fn create_args<'a>(cfg: &'a str, name: &'a str) -> Vec<&'a str> {

@@ -7,17 +7,12 @@ use std::io::Read as _;
 use std::time::Duration;
 
 use common::{
-    Exporter, assert_golden, normalize, promtool_check_metrics, raw_client, run, write_temp,
+    Exporter, assert_golden, normalize, promtool_check_metrics, raw_client, run, start_sim,
+    write_temp,
 };
 use huaweicloud_quota_exporter::simulator::{Endpoint, Fault, Simulator, World};
 
 const READY: Duration = Duration::from_secs(30);
-
-async fn start_sim(world: World) -> Simulator {
-    Simulator::start(([127, 0, 0, 1], 0).into(), world)
-        .await
-        .expect("simulator")
-}
 
 /// Config for `world` served by `sim`, written to a temp file.
 fn config_for(sim: &Simulator, world: &World, interval: &str) -> (tempfile::TempDir, String) {

@@ -5,50 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Exporter, raw_client};
-use huaweicloud_quota_exporter::simulator::{Endpoint, Simulator, World};
+use common::{Exporter, scrape, scrape_until, start_sim};
+use huaweicloud_quota_exporter::simulator::{Endpoint, Fault, Simulator, World};
 
 const READY: Duration = Duration::from_secs(30);
 const PID: &str = "0123456789abcdef0123456789abcdef";
-
-async fn start_sim(world: World) -> Simulator {
-    Simulator::start(([127, 0, 0, 1], 0).into(), world)
-        .await
-        .expect("simulator")
-}
-
-async fn scrape(exporter: &Exporter) -> String {
-    raw_client()
-        .get(format!("{}/metrics", exporter.base))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body")
-}
-
-/// Scrapes until `cond` holds for the body, failing after `deadline`.
-async fn scrape_until(
-    exporter: &Exporter,
-    deadline: Duration,
-    what: &str,
-    cond: impl Fn(&str) -> bool,
-) -> String {
-    let start = std::time::Instant::now();
-    loop {
-        let body = scrape(exporter).await;
-        if cond(&body) {
-            return body;
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "timed out waiting for {what}; last scrape:\n{body}\nlogs:\n{}",
-            exporter.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reload_rejects_bad_config_and_applies_good_one() {
@@ -118,8 +79,6 @@ async fn sighup_reload_rejects_bad_config_and_applies_good_one() {
         "a kept target was re-polled by the reload"
     );
 }
-
-use huaweicloud_quota_exporter::simulator::Fault;
 
 /// Runs `--once` against `sim` with `extra_defaults` added to the `defaults:` block.
 async fn once(sim: &Simulator, extra_defaults: &str) -> (i32, String, String) {

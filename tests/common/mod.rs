@@ -152,6 +152,49 @@ pub fn raw_client() -> reqwest::Client {
         .expect("client")
 }
 
+/// Starts the simulator with `world` on a free loopback port.
+pub async fn start_sim(
+    world: huaweicloud_quota_exporter::simulator::World,
+) -> huaweicloud_quota_exporter::simulator::Simulator {
+    huaweicloud_quota_exporter::simulator::Simulator::start(([127, 0, 0, 1], 0).into(), world)
+        .await
+        .expect("simulator")
+}
+
+/// Scrapes the exporter's `/metrics` as plain text.
+pub async fn scrape(exporter: &Exporter) -> String {
+    raw_client()
+        .get(format!("{}/metrics", exporter.base))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body")
+}
+
+/// Scrapes until `cond` holds for the body, failing after `deadline` with `what`.
+pub async fn scrape_until(
+    exporter: &Exporter,
+    deadline: Duration,
+    what: &str,
+    cond: impl Fn(&str) -> bool,
+) -> String {
+    let start = Instant::now();
+    loop {
+        let body = scrape(exporter).await;
+        if cond(&body) {
+            return body;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out waiting for {what}; last scrape:\n{body}\nlogs:\n{}",
+            exporter.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Polls `cond` until true, failing after `deadline` with `what`.
 pub async fn eventually<F: FnMut() -> bool>(deadline: Duration, what: &str, mut cond: F) {
     let start = Instant::now();
