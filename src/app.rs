@@ -4,13 +4,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cli::{AppQuotaCommand, Cli, Command, CreateAppQuota};
 use crate::config::{Config, Credential, ProcessEnv};
 use crate::render::Exposition;
 use crate::scheduler::{self, Scheduler};
-use crate::server::{self, AppState};
+use crate::server::web_config::{WebConfig, WebState};
+use crate::server::{self, AppState, ServerLimits};
 use crate::simulator::{Simulator, World};
 use crate::snapshot::Snapshot;
 use crate::target::{self, Target};
@@ -72,6 +73,20 @@ pub async fn run(cli: Cli) -> ExitCode {
     let targets = target::targets(&config, cli.shard);
     if cli.config_check {
         print!("{}", describe(&config, &targets, &cli));
+        if let Some(path) = &cli.web_config_file {
+            let p = path.clone();
+            match tokio::task::spawn_blocking(move || WebConfig::load(&p)).await {
+                Ok(Ok(web)) => println!("web config OK: {} ({})", path.display(), web.describe()),
+                Ok(Err(e)) => {
+                    eprintln!("{e}\nconfig check FAILED");
+                    return ExitCode::FAILURE;
+                }
+                Err(e) => {
+                    eprintln!("cannot check the web config: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         return ExitCode::SUCCESS;
     }
     let counters = Arc::new(ApiCounters::default());
@@ -103,12 +118,32 @@ pub async fn run(cli: Cli) -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
+    // TLS, basic auth and headers; a bad file stops the start, naming file:line:column.
+    let web = match WebState::load(cli.web_config_file.clone()).await {
+        Ok(w) => Arc::new(w),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let limits = match ServerLimits::from_env() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let scheme = if web.current().tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let mut listeners = Vec::new();
     for addr in &cli.listen_addresses {
         match server::bind(addr).await {
             Ok(l) => {
                 let local = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-                tracing::info!(address = %local, "listening");
+                tracing::info!(address = %local, web = %web.current().describe(), "listening");
                 listeners.push(l);
             }
             Err(e) => {
@@ -131,7 +166,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             };
             // The one line a new user needs: where to look.
             eprintln!(
-                "huaweicloud-quota-exporter {} serving on http://{host}:{}/ (metrics at {})",
+                "huaweicloud-quota-exporter {} serving on {scheme}://{host}:{}/ (metrics at {})",
                 env!("CARGO_PKG_VERSION"),
                 a.port(),
                 cli.telemetry_path
@@ -148,21 +183,18 @@ pub async fn run(cli: Cli) -> ExitCode {
     scheduler.apply(&targets);
     tracing::info!(targets = targets.len(), shard = %cli.shard, "polling started");
 
-    if !cli.demo {
-        spawn_reload_on_sighup(
-            cli.config_file.clone(),
-            cli.shard,
-            scheduler.clone(),
-            snapshot.clone(),
-        );
-    }
+    spawn_reload_on_sighup(
+        (!cli.demo).then(|| cli.config_file.clone()),
+        web.clone(),
+        cli.shard,
+        scheduler.clone(),
+        snapshot.clone(),
+    );
 
-    let state = Arc::new(AppState {
-        snapshot,
-        exposition,
-        telemetry_path: cli.telemetry_path.clone(),
-        started: Instant::now(),
-    });
+    let mut state = AppState::new(snapshot, exposition, cli.telemetry_path.clone());
+    state.web = web;
+    state.limits = limits;
+    let state = Arc::new(state);
     server::serve(listeners, state, shutdown_signal(), SHUTDOWN_GRACE).await;
     scheduler.stop();
     tracing::info!("stopped");
@@ -177,9 +209,11 @@ fn client_settings(config: &Config) -> ClientSettings {
     }
 }
 
-/// Reloads the config on SIGHUP; a bad config is logged and the old one keeps running.
+/// Reloads the config (`None` in demo mode) and the web config on SIGHUP; a bad file is
+/// logged and the old one keeps running.
 fn spawn_reload_on_sighup(
-    path: std::path::PathBuf,
+    path: Option<std::path::PathBuf>,
+    web: Arc<WebState>,
     shard: target::Shard,
     scheduler: Arc<Scheduler>,
     snapshot: Arc<Snapshot>,
@@ -192,11 +226,22 @@ fn spawn_reload_on_sighup(
             return;
         };
         while hup.recv().await.is_some() {
-            match Config::load(&path) {
+            let web_ok = match web.reload().await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(error = %e, "web config reload failed; the previous web config keeps running");
+                    false
+                }
+            };
+            let Some(path) = &path else {
+                snapshot.set_reload_ok(web_ok);
+                continue;
+            };
+            match Config::load(path) {
                 Ok(config) => {
                     let targets = target::targets(&config, shard);
                     scheduler.apply(&targets);
-                    snapshot.set_reload_ok(true);
+                    snapshot.set_reload_ok(web_ok);
                     tracing::info!(targets = targets.len(), "configuration reloaded");
                 }
                 Err(e) => {
