@@ -116,23 +116,24 @@ a{color:var(--accent);text-decoration:none}a:hover{text-decoration:underline}
 .count{background:#eef1f4;color:var(--muted);border-radius:10px;padding:0 8px;font-size:12px;font-weight:500}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%}
-th{text-align:left;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);background:#fafbfc;font-weight:600}
+th{white-space:nowrap;text-align:left;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);background:#fafbfc;font-weight:600}
 th,td{padding:8px 14px;border-bottom:1px solid var(--line);vertical-align:top}
 tbody tr:last-child td{border-bottom:0}
 tbody tr:hover{background:#f8fafc}
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.id{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;color:var(--muted)}
-.proj b{font-weight:600;display:block}
+.id{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;color:var(--muted);white-space:nowrap}
+.stack b{display:block;font-weight:600}.stack .id{display:block}
+.when{white-space:nowrap}
 .meter{display:flex;align-items:center;gap:10px;min-width:190px}
 .bar{flex:0 0 120px;height:10px;border-radius:5px;background:#eaeef2;overflow:hidden}
 .bar span{display:block;height:100%;border-radius:5px}
 .bar .ok{background:var(--ok)}.bar .warning{background:var(--warn)}.bar .critical{background:var(--crit)}
-.pct{font-weight:600;font-variant-numeric:tabular-nums;min-width:4.5em}
+.pct{white-space:nowrap;font-weight:600;font-variant-numeric:tabular-nums;min-width:4.5em}
 .pct.critical{color:var(--crit)}.pct.warning{color:var(--warn-fg)}.pct.unknown{color:var(--muted);font-weight:400}
 .badge{display:inline-block;border-radius:10px;padding:1px 9px;font-size:12px;font-weight:600}
 .badge.ok{background:#dafbe1;color:#116329}.badge.failed{background:#ffebe9;color:#a40e26}.badge.pending{background:#eef1f4;color:var(--muted)}
 tr.failed td{background:#fff8f7}
-.msg{max-width:34em;overflow-wrap:anywhere}
+.msg{min-width:12em;max-width:34em;overflow-wrap:anywhere}
 .api{white-space:nowrap}
 .pager{display:flex;justify-content:space-between;align-items:center;padding:10px 16px;border-top:1px solid var(--line);color:var(--muted);font-size:13px}
 .pager a{margin-left:14px}
@@ -176,7 +177,9 @@ fn format_age(d: Duration) -> String {
 }
 
 fn format_duration(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
+    if d < Duration::from_millis(10) {
+        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+    } else if d < Duration::from_secs(1) {
         format!("{} ms", d.as_millis())
     } else {
         format!("{:.2} s", d.as_secs_f64())
@@ -202,13 +205,18 @@ fn format_window(seconds: Option<f64>) -> String {
 }
 
 fn utc(t: SystemTime) -> String {
-    let t = time::OffsetDateTime::from(t);
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
-    t.format(&f).unwrap_or_default()
+    time::OffsetDateTime::from(t).format(&f).unwrap_or_default()
 }
 
+fn utc_minutes(t: SystemTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from(t).format(&f).unwrap_or_default()
+}
+
+/// Project name above its id.
 fn project_cell(h: &mut String, name: &str, id: &str) {
-    h.push_str("<td class=\"proj\">");
+    h.push_str("<td class=\"stack\">");
     if !name.is_empty() {
         h.push_str("<b>");
         push_escaped(h, name);
@@ -216,6 +224,24 @@ fn project_cell(h: &mut String, name: &str, id: &str) {
     }
     h.push_str("<span class=\"id\">");
     push_escaped(h, id);
+    h.push_str("</span></td>");
+}
+
+/// Where a client quota lives: the project (its id on hover) above the instance id.
+fn location_cell(h: &mut String, project_name: &str, project_id: &str, instance_id: &str) {
+    h.push_str("<td class=\"stack\"><b title=\"");
+    push_escaped(h, project_id);
+    h.push_str("\">");
+    push_escaped(
+        h,
+        if project_name.is_empty() {
+            project_id
+        } else {
+            project_name
+        },
+    );
+    h.push_str("</b><span class=\"id\">");
+    push_escaped(h, instance_id);
     h.push_str("</span></td>");
 }
 
@@ -296,6 +322,8 @@ pub fn render(model: &StatusModel, query: PageQuery, ctx: &PageContext<'_>) -> S
         ("critical", s.quotas_critical, "quotas &ge; 95%"),
         ("warning", s.quotas_warning, "quotas &ge; 80%"),
     ] {
+        // Alarm colours only when there is something to see.
+        let class = if n == 0 { "" } else { class };
         let _ = write!(
             h,
             "<div class=\"card {class}\"><div class=\"num\">{}</div><div class=\"label\">{label}</div></div>",
@@ -410,7 +438,7 @@ fn targets_table(h: &mut String, model: &StatusModel, query: PageQuery, now: Sys
                 let age = now.duration_since(p.finished_at).unwrap_or_default();
                 let _ = write!(
                     h,
-                    "<td title=\"{}\">{} ago</td><td class=\"n\">{}</td>",
+                    "<td class=\"when\" title=\"{}\">{} ago</td><td class=\"n\">{}</td>",
                     utc(p.finished_at),
                     format_age(age),
                     format_duration(p.duration)
@@ -460,29 +488,31 @@ fn clients_table(h: &mut String, model: &StatusModel, query: PageQuery) {
         h.push_str("<p class=\"empty\">No client quotas polled.</p></section>");
         return;
     }
-    h.push_str("<div class=\"scroll\"><table><thead><tr><th>Name</th><th class=\"n\">Call limit</th><th>Window</th><th class=\"n\">Bound apps</th><th>First reset</th><th>Remark</th><th>Project</th><th>Instance</th><th>Client quota id</th></tr></thead><tbody>");
+    h.push_str("<div class=\"scroll\"><table><thead><tr><th>Name and id</th><th class=\"n\">Call limit</th><th>Window</th><th class=\"n\">Bound apps</th><th>First reset</th><th>Remark</th><th>Project and instance</th></tr></thead><tbody>");
     let bounds = page_bounds(query.clients, total);
     for row in &model.clients[bounds.1..bounds.2] {
         let c = row.quota();
-        h.push_str("<tr><td>");
+        h.push_str("<tr><td class=\"stack\"><b>");
         push_escaped(h, &c.name);
+        h.push_str("</b><span class=\"id\">");
+        push_escaped(h, &c.app_quota_id);
+        h.push_str("</span>");
         let reset = c
             .reset_timestamp
             .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| utc(std::time::UNIX_EPOCH + Duration::from_secs_f64(s)))
+            .map(|s| utc_minutes(std::time::UNIX_EPOCH + Duration::from_secs_f64(s)))
             .unwrap_or_else(|| "&ndash;".to_string());
         let _ = write!(
             h,
-            "</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td>{reset}</td><td class=\"msg\">",
+            "</td><td class=\"n\">{}</td><td class=\"when\">{}</td><td class=\"n\">{}</td><td class=\"when\">{reset}</td><td class=\"msg\">",
             format_number(c.call_limit),
             format_window(c.window_seconds),
             format_number(c.bound_apps),
         );
         push_escaped(h, &c.remark);
         h.push_str("</td>");
-        project_cell(h, &row.target.project.name, &row.target.project.id);
-        id_cell(h, &row.target.instance_id);
-        id_cell(h, &c.app_quota_id);
+        let p = &row.target.project;
+        location_cell(h, &p.name, &p.id, &row.target.instance_id);
         h.push_str("</tr>");
     }
     h.push_str("</tbody></table></div>");

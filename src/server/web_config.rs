@@ -616,4 +616,161 @@ mod tests {
             "{err}"
         );
     }
+
+    /// A directory with `server.crt`, `server.key`, `ca.crt` and `other.key`; the web
+    /// config `text` is loaded as `web.yml` from it.
+    fn load_tls(text: &str) -> (Result<WebConfig, String>, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let other = rcgen::KeyPair::generate().expect("key");
+        for (name, text) in [
+            ("server.crt", cert.pem()),
+            ("server.key", key.serialize_pem()),
+            ("ca.crt", cert.pem()),
+            ("other.key", other.serialize_pem()),
+            ("garbage.crt", "not a certificate\n".to_string()),
+        ] {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        let text = text
+            .replace("@CERT@", &cert.pem().replace('\n', "\n    "))
+            .replace("@KEY@", &key.serialize_pem().replace('\n', "\n    "));
+        let path = dir.path().join("web.yml");
+        let shown = path.display().to_string();
+        (
+            WebConfig::from_yaml(&path, &text).map_err(|e| e.to_string()),
+            shown,
+        )
+    }
+
+    const FILES: &str = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+
+    #[test]
+    fn tls_from_files_or_inline_pem() {
+        let (c, _) = load_tls(FILES);
+        let c = c.expect("valid");
+        assert!(c.tls.is_some() && c.notes.is_empty());
+        let (c, _) = load_tls("tls_server_config:\n  cert: |\n    @CERT@\n  key: |\n    @KEY@\n");
+        assert!(c.expect("inline PEM").tls.is_some());
+        // TLS keys without a certificate, key or CA: plain HTTP, as in exporter-toolkit.
+        let (c, _) = load_tls("tls_server_config:\n  min_version: TLS13\n");
+        assert!(c.expect("valid").tls.is_none());
+    }
+
+    #[test]
+    fn tls_problems_are_named_where_they_are() {
+        let cases = [
+            (
+                "tls_server_config:\n  cert_file: server.crt\n",
+                ":0:0",
+                "needs key_file",
+            ),
+            (
+                "tls_server_config:\n  cert: x\n  cert_file: server.crt\n  key_file: server.key\n",
+                ":2:9",
+                "give either cert or cert_file, not both",
+            ),
+            (
+                "tls_server_config:\n  cert_file: garbage.crt\n  key_file: server.key\n",
+                ":2:14",
+                "holds no PEM `CERTIFICATE` block",
+            ),
+            (
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: other.key\n",
+                ":3:13",
+                "the server certificate and private key cannot be used together",
+            ),
+            (
+                &format!("{FILES}  client_ca_file: ca.crt\n"),
+                ":4:19",
+                "a client CA is configured without a client auth policy",
+            ),
+            (
+                &format!("{FILES}  client_auth_type: RequireAndVerifyClientCert\n"),
+                ":4:21",
+                "set client_ca_file",
+            ),
+            (
+                &format!("{FILES}  client_auth_type: Always\n"),
+                ":4:21",
+                "invalid client_auth_type `Always`: expected one of NoClientCert,",
+            ),
+            (
+                &format!(
+                    "{FILES}  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n  client_allowed_sans: [a.example]\n"
+                ),
+                ":6:24",
+                "client_allowed_sans requires client_auth_type to be one of RequireAnyClientCert or RequireAndVerifyClientCert",
+            ),
+            (
+                &format!("{FILES}  max_version: TLS11\n"),
+                ":4:16",
+                "max_version must be TLS12 or TLS13",
+            ),
+            (
+                &format!("{FILES}  min_version: TLS13\n  max_version: TLS12\n"),
+                ":4:16",
+                "min_version is newer than max_version",
+            ),
+            (
+                &format!("{FILES}  min_version: SSL3\n"),
+                ":4:16",
+                "unknown TLS version `SSL3`",
+            ),
+            (
+                &format!("{FILES}  cipher_suites: [TLS_FOO]\n"),
+                ":4:19",
+                "unknown cipher suite `TLS_FOO`",
+            ),
+            (
+                &format!("{FILES}  cipher_suites: [TLS_AES_128_GCM_SHA256]\n"),
+                ":4:19",
+                "names no TLS 1.2 suite",
+            ),
+            (
+                &format!("{FILES}  curve_preferences: [CurveP521]\n"),
+                ":4:23",
+                "names no curve",
+            ),
+            (
+                &format!("{FILES}  curve_preferences: [P256]\n"),
+                ":4:23",
+                "unknown curve `P256`",
+            ),
+        ];
+        for (text, pos, want) in cases {
+            let (r, path) = load_tls(text);
+            let Err(e) = r else {
+                panic!("accepted:\n{text}")
+            };
+            let prefix = if pos == ":0:0" {
+                format!("{path}: ")
+            } else {
+                format!("{path}{pos}: ")
+            };
+            assert!(
+                e.lines()
+                    .any(|l| l.starts_with(&prefix) && l.contains(want)),
+                "want `{prefix}...{want}` in:\n{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_go_allows_but_is_not_offered_is_a_warning() {
+        let (c, _) = load_tls(&format!(
+            "{FILES}  min_version: TLS10\n  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n  curve_preferences: [CurveP521, X25519]\n  prefer_server_cipher_suites: false\n"
+        ));
+        let c = c.expect("valid");
+        assert!(c.tls.is_some());
+        assert_eq!(c.notes.len(), 3, "{:?}", c.notes);
+        let (c, _) = load_tls(&format!(
+            "{FILES}  min_version: TLS13\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [prometheus.example]\n"
+        ));
+        assert!(c.expect("valid").tls.is_some());
+    }
 }
