@@ -154,8 +154,11 @@ pub struct AppState {
     pub started_at: SystemTime,
     /// TLS, basic auth, headers and rate limit from `--web.config.file`; swapped on reload.
     pub web: Arc<WebState>,
-    /// `POST /-/reload`: `None` unless `--web.enable-lifecycle` (then the route answers
-    /// 403, as Prometheus does). The hook runs on an async worker; it must not block.
+    /// `POST /-/reload`: set it with `--web.enable-lifecycle`; while `None` the route
+    /// answers 403, as Prometheus does. The hook runs on an async worker, so blocking work
+    /// belongs in `spawn_blocking`; to re-read the web config as SIGHUP does, call
+    /// [`WebState::reload`] on [`AppState::web`] from it. For example:
+    /// `state.reload = Some(Arc::new(move || Box::pin(async move { Ok("reloaded".into()) })))`.
     pub reload: Option<ReloadHook>,
     /// Connection limits.
     pub limits: ServerLimits,
@@ -533,4 +536,64 @@ fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Chunks> {
     r.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    async fn healthy(s: &mut TcpStream) -> Option<String> {
+        s.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .ok()?;
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_beyond_the_cap_wait_until_one_closes() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut state = AppState::new(
+            Arc::new(Snapshot::new()),
+            Arc::new(Exposition::default()),
+            "/metrics",
+        );
+        state.limits.max_connections = 2;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            vec![listener],
+            Arc::new(state),
+            async {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(1),
+        ));
+
+        let mut a = TcpStream::connect(addr).await.expect("connect");
+        let mut b = TcpStream::connect(addr).await.expect("connect");
+        for s in [&mut a, &mut b] {
+            let answer = healthy(s).await.expect("served");
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+        // Both keep their connections open: the third waits in the backlog.
+        let mut c = TcpStream::connect(addr).await.expect("connect");
+        assert_eq!(healthy(&mut c).await, None, "served beyond the cap");
+        drop(a);
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+            .await
+            .expect("served once a slot is free")
+            .expect("read");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+        let _ = stop.send(());
+        drop((b, c));
+        server.await.expect("server stops");
+    }
 }
