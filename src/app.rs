@@ -4,13 +4,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cli::{AppQuotaCommand, Cli, Command, CreateAppQuota};
 use crate::config::{Config, Credential, ProcessEnv};
 use crate::render::Exposition;
 use crate::scheduler::{self, Scheduler};
-use crate::server::{self, AppState};
+use crate::server::web_config::{WebConfig, WebState};
+use crate::server::{self, AppState, ServerLimits};
 use crate::simulator::{Simulator, World};
 use crate::snapshot::Snapshot;
 use crate::target::{self, Target};
@@ -72,6 +73,20 @@ pub async fn run(cli: Cli) -> ExitCode {
     let targets = target::targets(&config, cli.shard);
     if cli.config_check {
         print!("{}", describe(&config, &targets, &cli));
+        if let Some(path) = &cli.web_config_file {
+            let p = path.clone();
+            match tokio::task::spawn_blocking(move || WebConfig::load(&p)).await {
+                Ok(Ok(web)) => println!("web config OK: {} ({})", path.display(), web.describe()),
+                Ok(Err(e)) => {
+                    eprintln!("{e}\nconfig check FAILED");
+                    return ExitCode::FAILURE;
+                }
+                Err(e) => {
+                    eprintln!("cannot check the web config: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         return ExitCode::SUCCESS;
     }
     let counters = Arc::new(ApiCounters::default());
@@ -103,12 +118,32 @@ pub async fn run(cli: Cli) -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
+    // TLS, basic auth and headers; a bad file stops the start, naming file:line:column.
+    let web = match WebState::load(cli.web_config_file.clone()).await {
+        Ok(w) => Arc::new(w),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let limits = match ServerLimits::from_env() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let scheme = if web.current().tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let mut listeners = Vec::new();
     for addr in &cli.listen_addresses {
         match server::bind(addr).await {
             Ok(l) => {
                 let local = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-                tracing::info!(address = %local, "listening");
+                tracing::info!(address = %local, web = %web.current().describe(), "listening");
                 listeners.push(l);
             }
             Err(e) => {
@@ -131,7 +166,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             };
             // The one line a new user needs: where to look.
             eprintln!(
-                "huaweicloud-quota-exporter {} serving on http://{host}:{}/ (metrics at {})",
+                "huaweicloud-quota-exporter {} serving on {scheme}://{host}:{}/ (metrics at {})",
                 env!("CARGO_PKG_VERSION"),
                 a.port(),
                 cli.telemetry_path
@@ -148,22 +183,27 @@ pub async fn run(cli: Cli) -> ExitCode {
     scheduler.apply(&targets);
     tracing::info!(targets = targets.len(), shard = %cli.shard, "polling started");
 
-    if !cli.demo {
-        spawn_reload_on_sighup(Arc::new(Reloader::new(
-            cli.config_file.clone(),
-            cli.shard,
-            scheduler.clone(),
-            snapshot.clone(),
-            config.clone(),
-        )));
-    }
+    let reloader = Arc::new(Reloader::new(
+        (!cli.demo).then(|| cli.config_file.clone()),
+        web.clone(),
+        cli.shard,
+        scheduler.clone(),
+        snapshot.clone(),
+        config.clone(),
+    ));
+    spawn_reload_on_sighup(reloader.clone());
 
-    let state = Arc::new(AppState {
-        snapshot,
-        exposition,
-        telemetry_path: cli.telemetry_path.clone(),
-        started: Instant::now(),
-    });
+    let mut state = AppState::new(snapshot, exposition, cli.telemetry_path.clone());
+    state.web = web;
+    state.limits = limits;
+    if cli.enable_lifecycle {
+        let reloader = reloader.clone();
+        state.reload = Some(Arc::new(move || {
+            let reloader = reloader.clone();
+            Box::pin(async move { reloader.reload().await })
+        }));
+    }
+    let state = Arc::new(state);
     server::serve(listeners, state, shutdown_signal(), SHUTDOWN_GRACE).await;
     scheduler.stop();
     tracing::info!("stopped");
@@ -179,10 +219,12 @@ fn client_settings(config: &Config) -> ClientSettings {
     }
 }
 
-/// Reloads the config file: validated in full before anything changes; a bad one is
-/// rejected with its reason and the running one stays. Serves SIGHUP and `POST /-/reload`.
+/// Reloads the web config and the config file (not in demo mode): each is validated in
+/// full before anything changes; a bad one is rejected with its reason and the running one
+/// stays. Serves SIGHUP and `POST /-/reload`.
 pub struct Reloader {
-    path: std::path::PathBuf,
+    path: Option<std::path::PathBuf>,
+    web: Arc<WebState>,
     shard: target::Shard,
     scheduler: Arc<Scheduler>,
     snapshot: Arc<Snapshot>,
@@ -200,9 +242,11 @@ impl std::fmt::Debug for Reloader {
 }
 
 impl Reloader {
-    /// A reloader for the config at `path`, currently running `config`.
+    /// A reloader for the web config and the config at `path` (`None` in demo mode),
+    /// currently running `config`.
     pub fn new(
-        path: std::path::PathBuf,
+        path: Option<std::path::PathBuf>,
+        web: Arc<WebState>,
         shard: target::Shard,
         scheduler: Arc<Scheduler>,
         snapshot: Arc<Snapshot>,
@@ -210,6 +254,7 @@ impl Reloader {
     ) -> Self {
         Reloader {
             path,
+            web,
             shard,
             scheduler,
             snapshot,
@@ -218,39 +263,61 @@ impl Reloader {
         }
     }
 
-    /// Reloads; returns the number of targets now polled, or why the new config was rejected.
-    pub async fn reload(&self) -> Result<usize, String> {
+    /// Reloads both files; `Ok` says what now runs, `Err` why something was rejected
+    /// (whatever was rejected keeps running as before).
+    pub async fn reload(&self) -> Result<String, String> {
         let _one_at_a_time = self.busy.lock().await;
-        match Config::load(&self.path) {
-            Ok(config) => {
-                let targets = target::targets(&config, self.shard);
-                self.scheduler.apply(&targets);
-                self.snapshot.set_reload_ok(true);
-                let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-                if (
-                    running.concurrency,
-                    running.rate_limit,
-                    running.retries,
-                    running.max_response_bytes,
-                ) != (
-                    config.concurrency,
-                    config.rate_limit,
-                    config.retries,
-                    config.max_response_bytes,
-                ) {
-                    tracing::warn!(
-                        "concurrency, rate_limit, retries and max_response_size are process-wide: their new values take effect at the next restart"
-                    );
+        let web = self.web.reload().await.map_err(|e| {
+            tracing::error!(error = %e, "web config reload failed; the previous web config keeps running");
+            e.to_string()
+        });
+        let config = match &self.path {
+            None => Ok(None),
+            Some(path) => match Config::load(path) {
+                Ok(config) => {
+                    let targets = target::targets(&config, self.shard);
+                    self.scheduler.apply(&targets);
+                    let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+                    if (
+                        running.concurrency,
+                        running.rate_limit,
+                        running.retries,
+                        running.max_response_bytes,
+                    ) != (
+                        config.concurrency,
+                        config.rate_limit,
+                        config.retries,
+                        config.max_response_bytes,
+                    ) {
+                        tracing::warn!(
+                            "concurrency, rate_limit, retries and max_response_size are process-wide: their new values take effect at the next restart"
+                        );
+                    }
+                    *running = config;
+                    tracing::info!(targets = targets.len(), "configuration reloaded");
+                    Ok(Some(targets.len()))
                 }
-                *running = config;
-                tracing::info!(targets = targets.len(), "configuration reloaded");
-                Ok(targets.len())
-            }
-            Err(e) => {
-                self.snapshot.set_reload_ok(false);
-                tracing::error!(error = %e, "configuration reload failed; the previous configuration keeps running");
-                Err(e.to_string())
-            }
+                Err(e) => {
+                    tracing::error!(error = %e, "configuration reload failed; the previous configuration keeps running");
+                    Err(e.to_string())
+                }
+            },
+        };
+        self.snapshot.set_reload_ok(web.is_ok() && config.is_ok());
+        match (web, config) {
+            (Ok(()), Ok(Some(n))) => Ok(format!("configuration reloaded: {n} targets\n")),
+            (Ok(()), Ok(None)) => Ok(
+                "web configuration reloaded (demo mode: the built-in config stays)\n".to_string(),
+            ),
+            (Err(w), Ok(_)) => Err(format!(
+                "web config rejected, the previous one keeps running: {w}\n"
+            )),
+            (Ok(()), Err(c)) => Err(format!(
+                "configuration rejected, the previous one keeps running:\n{c}\n"
+            )),
+            (Err(w), Err(c)) => Err(format!(
+                "web config rejected: {w}\nconfiguration rejected:\n{c}\nthe previous ones keep running\n"
+            )),
         }
     }
 }

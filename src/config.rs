@@ -587,7 +587,8 @@ impl Config {
     }
 }
 
-fn yaml_issue(e: &serde_saphyr::Error) -> ConfigIssue {
+/// A YAML or schema error as an issue with its position (also used for the web config).
+pub(crate) fn yaml_issue(e: &serde_saphyr::Error) -> ConfigIssue {
     let (line, column) = e
         .location()
         .map(|l| (l.line(), l.column()))

@@ -27,7 +27,10 @@ async fn sighup_reload_rejects_bad_config_and_applies_good_one() {
     exporter.wait_ready(READY).await;
     let body = scrape(&exporter).await;
     assert!(body.contains(r#"api="gaussdb_mysql""#) && !body.contains(r#"api="eventgrid""#));
-    assert!(body.contains("huaweicloud_quota_config_last_reload_successful 1"));
+    assert!(has(
+        &body,
+        "huaweicloud_quota_config_last_reload_successful 1"
+    ));
 
     // A broken config: rejected with its reason, the old targets keep serving.
     std::fs::write(
@@ -40,7 +43,7 @@ async fn sighup_reload_rejects_bad_config_and_applies_good_one() {
     .expect("write");
     exporter.signal("HUP");
     let body = scrape_until(&exporter, Duration::from_secs(10), "reload failure", |b| {
-        b.contains("huaweicloud_quota_config_last_reload_successful 0")
+        has(b, "huaweicloud_quota_config_last_reload_successful 0")
     })
     .await;
     assert!(body.contains(r#"huaweicloud_quota_used{api="gaussdb_mysql",project_id="0123456789abcdef0123456789abcdef",resource="instance"} 4"#));
@@ -61,7 +64,7 @@ async fn sighup_reload_rejects_bad_config_and_applies_good_one() {
         Duration::from_secs(10),
         "eventgrid after reload",
         |b| {
-            b.contains("huaweicloud_quota_config_last_reload_successful 1")
+            has(b, "huaweicloud_quota_config_last_reload_successful 1")
                 && b.contains(r#"huaweicloud_quota_poll_success{api="eventgrid""#)
         },
     )
@@ -372,4 +375,73 @@ async fn failing_target_keeps_values_until_max_staleness_then_drops_them() {
         has(b, &used)
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_reload_answers_with_the_reason_and_keeps_the_old_config() {
+    let sim = start_sim(World::seeds()).await;
+    let full = World::seeds().exporter_config_yaml(&sim.base_url(), "1h");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, &full).expect("write");
+    let cfg = path.to_str().expect("utf-8").to_string();
+
+    // Without --web.enable-lifecycle the endpoint refuses, as Prometheus does.
+    let plain = Exporter::start(&["--config.file", &cfg]);
+    plain.wait_ready(READY).await;
+    let r = common::raw_client()
+        .post(format!("{}/-/reload", plain.base))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 403);
+    drop(plain);
+
+    let exporter = Exporter::start(&["--config.file", &cfg, "--web.enable-lifecycle"]);
+    exporter.wait_ready(READY).await;
+    std::fs::write(
+        &path,
+        full.replace("defaults:\n", "defaults:\n  interval: 5 minutes please\n"),
+    )
+    .expect("write");
+    let r = common::raw_client()
+        .post(format!("{}/-/reload", exporter.base))
+        .send()
+        .await
+        .expect("post");
+    let status = r.status();
+    let text = r.text().await.expect("text");
+    assert_eq!(status, 500, "{text}");
+    assert!(
+        text.contains("config.yaml:2:") && text.contains("invalid duration"),
+        "{text}"
+    );
+    let body = scrape_until(
+        &exporter,
+        Duration::from_secs(5),
+        "reload failure shown",
+        |b| has(b, "huaweicloud_quota_config_last_reload_successful 0"),
+    )
+    .await;
+    assert!(
+        body.contains(r#"api="gaussdb_mysql""#),
+        "old targets must keep serving"
+    );
+
+    std::fs::write(&path, full.replace("    gaussdb_mysql: {}\n", "")).expect("write");
+    let r = common::raw_client()
+        .post(format!("{}/-/reload", exporter.base))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("text").contains("3 targets"));
+    let body = scrape_until(&exporter, Duration::from_secs(5), "reload applied", |b| {
+        has(b, "huaweicloud_quota_config_last_reload_successful 1")
+    })
+    .await;
+    assert!(
+        !body.contains(r#"api="gaussdb_mysql",project_id"#),
+        "{body}"
+    );
 }

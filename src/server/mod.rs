@@ -1,17 +1,33 @@
-//! The HTTP side: hyper 1 server, routes, and graceful shutdown.
+//! The HTTP side: hyper 1 server, TLS and basic auth from `--web.config.file`, routes,
+//! limits, and graceful shutdown.
 //!
-//! `/metrics` serves bytes rendered ahead of time; nothing here touches upstream or
-//! renders quota data.
+//! `/metrics` serves bytes rendered ahead of time; the landing page and `/api/v1/status`
+//! read a model rebuilt only when the snapshot changed. Nothing here touches upstream.
+//!
+//! Limits, so that a slow, idle or hostile client cannot hold the server: at most
+//! [`ServerLimits::max_connections`] connections (further ones wait in the kernel's
+//! backlog); the TLS handshake and each request head must arrive within
+//! [`ServerLimits::header_read_timeout`], which also closes idle keep-alive connections;
+//! request heads are capped at [`MAX_HEADER_BYTES`]; request bodies are never read
+//! (announced bodies above [`MAX_BODY_BYTES`] get 413); a response the client stops
+//! reading fails after [`ServerLimits::write_stall_timeout`].
 
+pub mod basic_auth;
 pub mod landing;
+pub mod stall;
+pub mod status;
+pub mod tls;
+pub mod web_config;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -19,10 +35,71 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::Watcher;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::render::{CONTENT_TYPE, Exposition};
 use crate::snapshot::Snapshot;
+use stall::WriteStallGuard;
+use status::StatusCache;
+use web_config::{WebConfig, WebState};
+
+/// Largest request head (request line and headers); larger ones get 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Largest request body a client may announce; none is read, larger ones get 413.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024;
+/// Environment variable that overrides [`ServerLimits::header_read_timeout`]
+/// (humantime: `10s`, `500ms`); for tests and unusual networks.
+pub const HEADER_READ_TIMEOUT_ENV: &str = "HWC_QUOTA_HEADER_READ_TIMEOUT";
+/// Path of the JSON status.
+pub const STATUS_PATH: &str = "/api/v1/status";
+/// Path of the reload endpoint.
+pub const RELOAD_PATH: &str = "/-/reload";
+
+/// Connection limits of the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Time for the TLS handshake and for each request head, including the wait for the
+    /// next request on a keep-alive connection: idle connections close after this.
+    pub header_read_timeout: Duration,
+    /// A response write that makes no progress for this long closes the connection.
+    pub write_stall_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_read_timeout: Duration::from_secs(10),
+            write_stall_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+        }
+    }
+}
+
+impl ServerLimits {
+    /// The defaults, with [`HEADER_READ_TIMEOUT_ENV`] applied when set.
+    pub fn from_env() -> Result<ServerLimits, String> {
+        let mut limits = ServerLimits::default();
+        if let Ok(v) = std::env::var(HEADER_READ_TIMEOUT_ENV) {
+            let d = humantime::parse_duration(v.trim()).map_err(|e| {
+                format!(
+                    "{HEADER_READ_TIMEOUT_ENV}=`{v}` is not a duration such as 10s or 500ms: {e}"
+                )
+            })?;
+            if d.is_zero() {
+                return Err(format!(
+                    "{HEADER_READ_TIMEOUT_ENV} must be longer than zero"
+                ));
+            }
+            limits.header_read_timeout = d;
+        }
+        Ok(limits)
+    }
+}
 
 /// A response body made of ready chunks (lets a scrape send the cached body without copying).
 #[derive(Debug, Default)]
@@ -56,17 +133,70 @@ impl Body for Chunks {
     }
 }
 
+/// What `POST /-/reload` runs: reload the configuration, `Ok` with a message for the
+/// response, or `Err` with the reason (the old configuration keeps running).
+pub type ReloadFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;
+
+/// The reload action behind `POST /-/reload` (set with `--web.enable-lifecycle`).
+pub type ReloadHook = Arc<dyn Fn() -> ReloadFuture + Send + Sync>;
+
 /// What the handlers read.
-#[derive(Debug)]
 pub struct AppState {
-    /// Target states (landing page).
+    /// Target states (landing page, JSON status).
     pub snapshot: Arc<Snapshot>,
     /// The rendered exposition.
     pub exposition: Arc<Exposition>,
     /// Path of the metrics endpoint.
     pub telemetry_path: String,
-    /// When the process started.
+    /// When the process started (uptime).
     pub started: Instant,
+    /// When the process started (wall clock, for the JSON status).
+    pub started_at: SystemTime,
+    /// TLS, basic auth, headers and rate limit from `--web.config.file`; swapped on reload.
+    pub web: Arc<WebState>,
+    /// `POST /-/reload`: set it with `--web.enable-lifecycle`; while `None` the route
+    /// answers 403, as Prometheus does. The hook runs on an async worker, so blocking work
+    /// belongs in `spawn_blocking`; to re-read the web config as SIGHUP does, call
+    /// [`WebState::reload`] on [`AppState::web`] from it. For example:
+    /// `state.reload = Some(Arc::new(move || Box::pin(async move { Ok("reloaded".into()) })))`.
+    pub reload: Option<ReloadHook>,
+    /// Connection limits.
+    pub limits: ServerLimits,
+    /// The landing page's and JSON status's model, rebuilt when the snapshot changed.
+    pub status: StatusCache,
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("telemetry_path", &self.telemetry_path)
+            .field("web", &self.web)
+            .field("reload", &self.reload.is_some())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State with no web config, no reload hook and default limits; set the public
+    /// fields to change them.
+    pub fn new(
+        snapshot: Arc<Snapshot>,
+        exposition: Arc<Exposition>,
+        telemetry_path: impl Into<String>,
+    ) -> AppState {
+        AppState {
+            snapshot,
+            exposition,
+            telemetry_path: telemetry_path.into(),
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            web: Arc::new(WebState::default()),
+            reload: None,
+            limits: ServerLimits::default(),
+            status: StatusCache::default(),
+        }
+    }
 }
 
 /// Resolves a `--web.listen-address` (`:9876` means every interface) and binds it.
@@ -92,20 +222,26 @@ pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
 pub async fn serve(
     listeners: Vec<TcpListener>,
     state: Arc<AppState>,
-    shutdown: impl std::future::Future<Output = ()>,
+    shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(state.limits.max_connections));
     let (conn_tx, mut conn_rx) =
-        tokio::sync::mpsc::channel::<(tokio::net::TcpStream, SocketAddr)>(64);
+        tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, OwnedSemaphorePermit)>(64);
     let mut accepters = Vec::new();
     for l in listeners {
         let tx = conn_tx.clone();
+        let slots = slots.clone();
         accepters.push(tokio::spawn(async move {
             loop {
+                // A free slot first: at the cap, new connections wait in the backlog.
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
                 match l.accept().await {
-                    Ok(c) => {
-                        if tx.send(c).await.is_err() {
+                    Ok((stream, peer)) => {
+                        if tx.send((stream, peer, slot)).await.is_err() {
                             return;
                         }
                     }
@@ -124,21 +260,10 @@ pub async fn serve(
         tokio::select! {
             _ = &mut shutdown => break,
             conn = conn_rx.recv() => {
-                let Some((stream, _peer)) = conn else { break };
+                let Some((stream, peer, slot)) = conn else { break };
                 let state = state.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(handle(&state, req)) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
-                    .max_buf_size(64 * 1024)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
+                let watcher = graceful.watcher();
+                tokio::spawn(connection(stream, peer, slot, state, watcher));
             }
         }
     }
@@ -153,6 +278,48 @@ pub async fn serve(
     }
 }
 
+/// One accepted connection: TLS handshake when the web config in force asks for TLS,
+/// then HTTP/1.1 until the client or a limit closes it.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    _slot: OwnedSemaphorePermit,
+    state: Arc<AppState>,
+    watcher: Watcher,
+) {
+    let limits = state.limits;
+    let _ = stream.set_nodelay(true);
+    let io = WriteStallGuard::new(stream, limits.write_stall_timeout);
+    let Some(tls) = state.web.current().tls.clone() else {
+        return http(io, state, watcher).await;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(io)).await {
+        Ok(Ok(tls_stream)) => http(tls_stream, state, watcher).await,
+        // Plain HTTP to a TLS port, scanners, expired handshakes: nothing is served.
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+async fn http<I>(io: I, state: Arc<AppState>, watcher: Watcher)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = state.limits;
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(state, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(MAX_HEADER_BYTES)
+        .max_buf_size(2 * MAX_HEADER_BYTES)
+        .serve_connection(TokioIo::new(io), service);
+    let _ = watcher.watch(conn).await;
+}
+
 fn respond(status: StatusCode, content_type: &'static str, body: Chunks) -> Response<Chunks> {
     let mut r = Response::new(body);
     *r.status_mut() = status;
@@ -160,6 +327,23 @@ fn respond(status: StatusCode, content_type: &'static str, body: Chunks) -> Resp
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response<Chunks> {
+    respond(status, "text/plain; charset=utf-8", Chunks::text(body))
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Chunks> {
+    let mut r = text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("405 method not allowed: use {allow}\n"),
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+/// `Content-Security-Policy` of the HTML page: no scripts, no requests; inline CSS only.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
 
 fn accepts_gzip(req: &Request<Incoming>) -> bool {
     req.headers()
@@ -179,61 +363,151 @@ fn accepts_gzip(req: &Request<Incoming>) -> bool {
         })
 }
 
-/// Routes one request.
-pub fn handle(state: &AppState, req: Request<Incoming>) -> Response<Chunks> {
-    let path = req.uri().path();
-    let known = path == state.telemetry_path || matches!(path, "/" | "/-/healthy" | "/-/ready");
-    if !known {
-        return respond(
-            StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
-            Chunks::text("404 page not found\n"),
-        );
+/// Handles one request: rate limit and basic auth from the web config in force, then the
+/// route; the web config's extra headers go on every response, 401 and 404 included.
+pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Chunks> {
+    let web = state.web.current();
+    let mut resp = guarded(&state, &web, req).await;
+    let h = resp.headers_mut();
+    h.entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    for (name, value) in &web.headers {
+        h.insert(name.clone(), value.clone());
     }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = respond(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "text/plain; charset=utf-8",
-            Chunks::text("405 method not allowed: use GET or HEAD\n"),
+    resp
+}
+
+async fn guarded(
+    state: &Arc<AppState>,
+    web: &WebConfig,
+    req: Request<Incoming>,
+) -> Response<Chunks> {
+    if web.rate_limit.as_ref().is_some_and(|l| !l.allow()) {
+        return text(StatusCode::TOO_MANY_REQUESTS, "429 too many requests\n");
+    }
+    if let Some(auth) = &web.basic_auth {
+        if !auth.check(req.headers().get(header::AUTHORIZATION)).await {
+            let mut r = text(StatusCode::UNAUTHORIZED, "401 Unauthorized\n");
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"huaweicloud-quota-exporter\""),
+            );
+            return r;
+        }
+    }
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    if announced > MAX_BODY_BYTES {
+        let mut r = text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("413 request body too large: at most {MAX_BODY_BYTES} bytes\n"),
         );
         r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return r;
+    }
+    route(state, req).await
+}
+
+/// Routes one request that passed the web config's checks.
+async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Response<Chunks> {
+    let path = req.uri().path();
+    if path == RELOAD_PATH {
+        // As Prometheus: POST or PUT; 403 while the lifecycle API is off.
+        if req.method() != Method::POST && req.method() != Method::PUT {
+            return method_not_allowed("POST, PUT");
+        }
+        let Some(reload) = &state.reload else {
+            return text(
+                StatusCode::FORBIDDEN,
+                "Lifecycle API is not enabled: start with --web.enable-lifecycle (SIGHUP always reloads)\n",
+            );
+        };
+        return match reload().await {
+            Ok(msg) => text(StatusCode::OK, format!("{}\n", msg.trim_end())),
+            Err(reason) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{}\n", reason.trim_end()),
+            ),
+        };
+    }
+    let known = path == state.telemetry_path
+        || matches!(path, "/" | "/-/healthy" | "/-/ready" | STATUS_PATH);
+    if !known {
+        return text(StatusCode::NOT_FOUND, "404 page not found\n");
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return method_not_allowed("GET, HEAD");
     }
     let head = req.method() == Method::HEAD;
     let mut resp = if path == state.telemetry_path {
         metrics(state, &req)
     } else {
         match path {
-            "/-/healthy" => respond(
-                StatusCode::OK,
-                "text/plain; charset=utf-8",
-                Chunks::text("Healthy\n"),
-            ),
+            "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
             "/-/ready" => {
                 let body = state.exposition.current();
                 if body.all_polled() {
-                    respond(
-                        StatusCode::OK,
-                        "text/plain; charset=utf-8",
-                        Chunks::text("Ready\n"),
-                    )
+                    text(StatusCode::OK, "Ready\n")
                 } else {
-                    respond(
+                    text(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        "text/plain; charset=utf-8",
-                        Chunks::text(format!(
+                        format!(
                             "Not ready: {} of {} targets polled\n",
                             body.polled, body.targets
-                        )),
+                        ),
                     )
                 }
             }
-            _ => respond(
-                StatusCode::OK,
-                "text/html; charset=utf-8",
-                Chunks::text(landing::render(state)),
-            ),
+            STATUS_PATH => {
+                // Serialising 10,000 targets takes tens of milliseconds: not on a worker.
+                let s = state.clone();
+                let Ok(json) = tokio::task::spawn_blocking(move || {
+                    s.status.get(&s.snapshot, s.started_at).json()
+                })
+                .await
+                else {
+                    return text(StatusCode::INTERNAL_SERVER_ERROR, "500 internal error\n");
+                };
+                let mut r = respond(StatusCode::OK, "application/json", Chunks::new([json]));
+                r.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                r
+            }
+            _ => {
+                let s = state.clone();
+                let Ok(model) =
+                    tokio::task::spawn_blocking(move || s.status.get(&s.snapshot, s.started_at))
+                        .await
+                else {
+                    return text(StatusCode::INTERNAL_SERVER_ERROR, "500 internal error\n");
+                };
+                let page = landing::render(
+                    &model,
+                    landing::PageQuery::parse(req.uri().query()),
+                    &landing::PageContext {
+                        telemetry_path: &state.telemetry_path,
+                        uptime: state.started.elapsed(),
+                        now: SystemTime::now(),
+                    },
+                );
+                let mut r = respond(
+                    StatusCode::OK,
+                    "text/html; charset=utf-8",
+                    Chunks::text(page),
+                );
+                let h = r.headers_mut();
+                h.insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(PAGE_CSP),
+                );
+                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                r
+            }
         }
     };
     if head {
@@ -262,4 +536,64 @@ fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Chunks> {
     r.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    async fn healthy(s: &mut TcpStream) -> Option<String> {
+        s.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .ok()?;
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_beyond_the_cap_wait_until_one_closes() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut state = AppState::new(
+            Arc::new(Snapshot::new()),
+            Arc::new(Exposition::default()),
+            "/metrics",
+        );
+        state.limits.max_connections = 2;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            vec![listener],
+            Arc::new(state),
+            async {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(1),
+        ));
+
+        let mut a = TcpStream::connect(addr).await.expect("connect");
+        let mut b = TcpStream::connect(addr).await.expect("connect");
+        for s in [&mut a, &mut b] {
+            let answer = healthy(s).await.expect("served");
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+        // Both keep their connections open: the third waits in the backlog.
+        let mut c = TcpStream::connect(addr).await.expect("connect");
+        assert_eq!(healthy(&mut c).await, None, "served beyond the cap");
+        drop(a);
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+            .await
+            .expect("served once a slot is free")
+            .expect("read");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+        let _ = stop.send(());
+        drop((b, c));
+        server.await.expect("server stops");
+    }
 }

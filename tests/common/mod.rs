@@ -14,7 +14,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_huaweicloud-quota-exporter");
 /// A running exporter process; killed on drop.
 pub struct Exporter {
     child: Child,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when the web config turns TLS on).
     pub base: String,
     /// Everything it wrote to standard error so far.
     pub stderr: Arc<Mutex<String>>,
@@ -24,8 +24,14 @@ impl Exporter {
     /// Starts the exporter with `args` plus a loopback listen address on a free port,
     /// and waits (up to 30 s) until it prints where it serves.
     pub fn start(args: &[&str]) -> Exporter {
+        Exporter::start_with_env(args, &[])
+    }
+
+    /// [`Exporter::start`] with extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Exporter {
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .args(["--web.listen-address", "127.0.0.1:0"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -38,10 +44,12 @@ impl Exporter {
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("serving on http://").nth(1) {
+                if let Some(rest) = line.split("serving on ").nth(1) {
                     if let Some(t) = tx.take() {
-                        let hostport = rest.split('/').next().unwrap_or("").to_string();
-                        let _ = t.send(hostport);
+                        // `http://host:port/` or `https://host:port/`.
+                        let (scheme, rest) = rest.split_once("://").unwrap_or(("http", rest));
+                        let hostport = rest.split('/').next().unwrap_or("");
+                        let _ = t.send(format!("{scheme}://{hostport}"));
                     }
                 }
                 let mut s = sink.lock().unwrap();
@@ -49,7 +57,7 @@ impl Exporter {
                 s.push('\n');
             }
         });
-        let hostport = rx
+        let base = rx
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| {
                 panic!(
@@ -59,15 +67,20 @@ impl Exporter {
             });
         Exporter {
             child,
-            base: format!("http://{hostport}"),
+            base,
             stderr,
         }
     }
 
     /// Polls `/-/ready` until 200, failing after `deadline`.
     pub async fn wait_ready(&self, deadline: Duration) {
+        self.wait_ready_with(&reqwest::Client::new(), deadline)
+            .await;
+    }
+
+    /// [`Exporter::wait_ready`] with a given client (TLS, basic auth).
+    pub async fn wait_ready_with(&self, client: &reqwest::Client, deadline: Duration) {
         let start = Instant::now();
-        let client = reqwest::Client::new();
         loop {
             if let Ok(r) = client.get(format!("{}/-/ready", self.base)).send().await {
                 if r.status() == 200 {
