@@ -87,7 +87,10 @@ fn promtool_unit_tests_pass_and_cover_every_alert_both_ways() {
         zero_with_usage,
         "no test input with limit 0 and usage above 0"
     );
-    assert!(without_used, "no test input with a limit and no used series");
+    assert!(
+        without_used,
+        "no test input with a limit and no used series"
+    );
 }
 
 #[test]
@@ -304,9 +307,16 @@ fn kubernetes_manifests_parse_and_workloads_are_hardened() {
         assert_eq!(sc["readOnlyRootFilesystem"], true, "{kind}");
         assert_eq!(sc["allowPrivilegeEscalation"], false, "{kind}");
         assert_eq!(sc["runAsNonRoot"], true, "{kind}");
-        assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]), "{kind}");
+        assert_eq!(
+            sc["capabilities"]["drop"],
+            serde_json::json!(["ALL"]),
+            "{kind}"
+        );
         assert!(sc["capabilities"].get("add").is_none(), "{kind}");
-        assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/-/healthy", "{kind}");
+        assert_eq!(
+            c["livenessProbe"]["httpGet"]["path"], "/-/healthy",
+            "{kind}"
+        );
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/-/ready", "{kind}");
         for probe in ["livenessProbe", "readinessProbe"] {
             assert_eq!(c[probe]["httpGet"]["port"], "http", "{kind} {probe}");
@@ -330,7 +340,10 @@ fn kubernetes_manifests_parse_and_workloads_are_hardened() {
         let mut mounts = BTreeMap::new();
         for vm in c["volumeMounts"].as_array().unwrap() {
             let name = vm["name"].as_str().unwrap();
-            assert!(volumes.contains_key(name), "{kind}: mount of unknown {name}");
+            assert!(
+                volumes.contains_key(name),
+                "{kind}: mount of unknown {name}"
+            );
             assert_eq!(vm["readOnly"], true, "{kind}: {name} writable");
             mounts.insert(name, vm["mountPath"].as_str().unwrap().to_string());
         }
@@ -388,8 +401,14 @@ fn kubernetes_manifests_parse_and_workloads_are_hardened() {
         "the Service name becomes the job label the alerts select"
     );
     let sm = &m["ServiceMonitor"];
-    assert_eq!(sm["spec"]["selector"]["matchLabels"], svc["metadata"]["labels"]);
-    assert_eq!(sm["spec"]["endpoints"][0]["port"], svc["spec"]["ports"][0]["name"]);
+    assert_eq!(
+        sm["spec"]["selector"]["matchLabels"],
+        svc["metadata"]["labels"]
+    );
+    assert_eq!(
+        sm["spec"]["endpoints"][0]["port"],
+        svc["spec"]["ports"][0]["name"]
+    );
     assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
 }
 
@@ -523,13 +542,13 @@ fn systemd_unit_verifies_and_is_sandboxed() {
     // Exposure 0.0 (locked down) .. 10.0 (unprotected); --threshold is in tenths.
     let security = run(&["security", "--offline=yes", "--threshold=20"]);
     let text = output_text(&security);
-    assert!(
-        security.status.success(),
-        "exposure above 2.0:\n{text}"
-    );
+    assert!(security.status.success(), "exposure above 2.0:\n{text}");
     let level = text
         .lines()
-        .find_map(|l| l.split("Overall exposure level for huaweicloud-quota-exporter.service: ").nth(1))
+        .find_map(|l| {
+            l.split("Overall exposure level for huaweicloud-quota-exporter.service: ")
+                .nth(1)
+        })
         .and_then(|r| r.split_whitespace().next())
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or_else(|| panic!("no exposure level in:\n{text}"));
@@ -547,16 +566,15 @@ fn dockerfile_is_multi_stage_non_root_and_locked() {
     }
     assert!(df.contains("cargo build --release --locked"));
     assert!(df.contains("COPY --from=build "));
-    let user = df
-        .lines()
-        .filter(|l| l.starts_with("USER "))
-        .last()
-        .expect("USER");
+    let user = df.lines().rfind(|l| l.starts_with("USER ")).expect("USER");
     assert!(!user.contains("root") && !user.contains(" 0"), "{user}");
     assert!(df.contains("EXPOSE 9876"));
     assert!(df.contains("ENTRYPOINT [\"/usr/local/bin/huaweicloud-quota-exporter\"]"));
     // Everything the build copies exists.
-    for line in df.lines().filter(|l| l.starts_with("COPY ") && !l.contains("--from")) {
+    for line in df
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
         let parts: Vec<&str> = line.split_whitespace().collect();
         for src in &parts[1..parts.len() - 1] {
             assert!(repo(src).exists(), "COPY of missing {src}");
@@ -592,7 +610,11 @@ fn dashboard_is_importable_with_datasource_and_filter_variables() {
     let mut ids = BTreeSet::new();
     let mut cells = BTreeSet::new();
     for p in panels {
-        assert!(ids.insert(p["id"].as_u64().unwrap()), "duplicate id {}", p["id"]);
+        assert!(
+            ids.insert(p["id"].as_u64().unwrap()),
+            "duplicate id {}",
+            p["id"]
+        );
         let g = &p["gridPos"];
         let (x, y, w, h) = (
             g["x"].as_u64().unwrap(),
@@ -617,7 +639,10 @@ fn dashboard_is_importable_with_datasource_and_filter_variables() {
         }
     }
     // The panels the issue asks for.
-    let titles: BTreeSet<&str> = panels.iter().map(|p| p["title"].as_str().unwrap()).collect();
+    let titles: BTreeSet<&str> = panels
+        .iter()
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
     for t in [
         "Quotas closest to exhaustion",
         "Utilisation over time",
@@ -647,7 +672,8 @@ fn dashboard_is_importable_with_datasource_and_filter_variables() {
 
 /// The target keys `--config.check --shard I/N` lists, checking its count line.
 fn shard_targets(config: &str, shard: &str) -> Vec<String> {
-    let (code, out, err) = common::run(&["--config.file", config, "--config.check", "--shard", shard]);
+    let (code, out, err) =
+        common::run(&["--config.file", config, "--config.check", "--shard", shard]);
     assert_eq!(code, 0, "--shard {shard}: {err}");
     let (head, list) = out
         .split_once(&format!("targets (shard {shard}): "))
@@ -682,10 +708,7 @@ fn shards_are_disjoint_and_together_cover_every_target() {
             let keys = shard_targets(config, &format!("{i}/{n}"));
             sizes.push(keys.len());
             for k in keys {
-                assert!(
-                    union.insert(k.clone()),
-                    "{k} is in two shards of {n}"
-                );
+                assert!(union.insert(k.clone()), "{k} is in two shards of {n}");
             }
         }
         assert_eq!(union, all_set, "{n} shards do not cover every target");
@@ -700,7 +723,8 @@ fn shards_are_disjoint_and_together_cover_every_target() {
         );
     }
     // A bad shard is refused.
-    let (code, _, err) = common::run(&["--config.file", config, "--config.check", "--shard", "3/3"]);
+    let (code, _, err) =
+        common::run(&["--config.file", config, "--config.check", "--shard", "3/3"]);
     assert_ne!(code, 0);
     assert!(err.contains("invalid shard"), "{err}");
 }

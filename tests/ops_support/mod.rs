@@ -36,7 +36,8 @@ pub fn read(path: &str) -> String {
 
 /// A YAML text parsed (with the crate's YAML parser) into JSON-like values.
 pub fn yaml_str(what: &str, text: &str) -> Value {
-    serde_saphyr::from_str::<Value>(text).unwrap_or_else(|e| panic!("{what} is not valid YAML: {e}"))
+    serde_saphyr::from_str::<Value>(text)
+        .unwrap_or_else(|e| panic!("{what} is not valid YAML: {e}"))
 }
 
 /// A repository YAML file parsed into JSON-like values.
@@ -191,7 +192,9 @@ pub fn substitute(expr: &str, vars: &[(String, String)], rate_interval: &str) ->
     vars.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
     let mut s = expr.replace("$__rate_interval", rate_interval);
     for (k, v) in &vars {
-        s = s.replace(&format!("${{{k}}}"), v).replace(&format!("${k}"), v);
+        s = s
+            .replace(&format!("${{{k}}}"), v)
+            .replace(&format!("${k}"), v);
     }
     assert!(!s.contains('$'), "unknown variable left in {s}");
     s
