@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README and CI run it.
-# Installs what the tests need when it is missing: promtool, from Debian's `prometheus` package.
+# Installs what the tests need when it is missing, from Debian: promtool and the Prometheus
+# server (package `prometheus`), systemd-analyze (package `systemd`, for the unit's checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v promtool >/dev/null 2>&1; then
-  echo "promtool not found: installing Debian's prometheus package" >&2
+missing=()
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  missing+=(prometheus)
+fi
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  missing+=(systemd)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing Debian packages the tests need: ${missing[*]}" >&2
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 promtool --version 2>&1 | head -1
 
