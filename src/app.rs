@@ -152,26 +152,26 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
         }
     }
-    if let Some(l) = listeners.first() {
-        if let Ok(a) = l.local_addr() {
-            let host = if a.ip().is_unspecified() {
-                "localhost".to_string()
-            } else {
-                a.ip().to_string()
-            };
-            let host = if host.contains(':') {
-                format!("[{host}]")
-            } else {
-                host
-            };
-            // The one line a new user needs: where to look.
-            eprintln!(
-                "huaweicloud-quota-exporter {} serving on {scheme}://{host}:{}/ (metrics at {})",
-                env!("CARGO_PKG_VERSION"),
-                a.port(),
-                cli.telemetry_path
-            );
-        }
+    if let Some(l) = listeners.first()
+        && let Ok(a) = l.local_addr()
+    {
+        let host = if a.ip().is_unspecified() {
+            "localhost".to_string()
+        } else {
+            a.ip().to_string()
+        };
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        // The one line a new user needs: where to look.
+        eprintln!(
+            "huaweicloud-quota-exporter {} serving on {scheme}://{host}:{}/ (metrics at {})",
+            env!("CARGO_PKG_VERSION"),
+            a.port(),
+            cli.telemetry_path
+        );
     }
 
     tokio::spawn(exposition.clone().run(
@@ -455,14 +455,14 @@ async fn run_simulator(
             return ExitCode::FAILURE;
         }
     };
-    if let Some(path) = write_config {
-        if let Err(e) = std::fs::write(
+    if let Some(path) = write_config
+        && let Err(e) = std::fs::write(
             path,
             world().exporter_config_yaml(&sim.base_url(), interval),
-        ) {
-            eprintln!("cannot write {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
+        )
+    {
+        eprintln!("cannot write {}: {e}", path.display());
+        return ExitCode::FAILURE;
     }
     eprintln!("simulator serving on {}", sim.base_url());
     shutdown_signal().await;

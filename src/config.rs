@@ -763,13 +763,13 @@ impl Validator<'_> {
                         );
                         continue;
                     }
-                    if let AppQuotaSelection::Ids(ids) = &inst.app_quotas {
-                        if ids.is_empty() {
-                            self.issue(
+                    if let AppQuotaSelection::Ids(ids) = &inst.app_quotas
+                        && ids.is_empty()
+                    {
+                        self.issue(
                                 at(&inst.id),
                                 "app_quotas is an empty list: use `none` to poll no client quotas, or `discover`",
                             );
-                        }
                     }
                     roma_instances.push(RomaInstance {
                         id: iid,

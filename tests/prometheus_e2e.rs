@@ -66,10 +66,10 @@ impl Prometheus {
     /// Polls `/-/ready` until 200; fails at `deadline` or if the process exits.
     async fn wait_ready(&mut self, client: &reqwest::Client, deadline: Instant) {
         loop {
-            if let Ok(r) = client.get(format!("{}/-/ready", self.base)).send().await {
-                if r.status() == 200 {
-                    return;
-                }
+            if let Ok(r) = client.get(format!("{}/-/ready", self.base)).send().await
+                && r.status() == 200
+            {
+                return;
             }
             if let Some(status) = self.child.try_wait().expect("wait") {
                 panic!("prometheus exited with {status}:\n{}", self.log_tail());

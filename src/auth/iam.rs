@@ -91,28 +91,28 @@ impl TokenCache {
         let entry = self.entry(login.credential, login.project_id);
         let mut st = entry.lock().await;
         let now = Instant::now();
-        if let Some(t) = &st.token {
-            if now < t.refresh_at {
+        if let Some(t) = &st.token
+            && now < t.refresh_at
+        {
+            return Ok(t.value.clone());
+        }
+        if let Some(retry_at) = st.retry_at
+            && now < retry_at
+        {
+            if let Some(t) = st.token.as_ref().filter(|t| now < t.use_until) {
                 return Ok(t.value.clone());
             }
-        }
-        if let Some(retry_at) = st.retry_at {
-            if now < retry_at {
-                if let Some(t) = st.token.as_ref().filter(|t| now < t.use_until) {
-                    return Ok(t.value.clone());
-                }
-                let mut e = st
-                    .last_error
-                    .clone()
-                    .unwrap_or_else(|| PollError::local("iam", "IAM token request failed"));
-                e.message = format!(
-                    "{} (IAM token requests paused for {}s after {} failure(s))",
-                    e.message,
-                    (retry_at - now).as_secs() + 1,
-                    st.failures
-                );
-                return Err(e);
-            }
+            let mut e = st
+                .last_error
+                .clone()
+                .unwrap_or_else(|| PollError::local("iam", "IAM token request failed"));
+            e.message = format!(
+                "{} (IAM token requests paused for {}s after {} failure(s))",
+                e.message,
+                (retry_at - now).as_secs() + 1,
+                st.failures
+            );
+            return Err(e);
         }
         match request_token(http, counters, &login).await {
             Ok((value, lifetime)) => {

@@ -145,7 +145,7 @@ fn format_count(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -196,7 +196,7 @@ fn format_window(seconds: Option<f64>) -> String {
     }
     let s = s as u64;
     for (unit, name) in [(86_400, "day"), (3600, "hour"), (60, "minute")] {
-        if s >= unit && s % unit == 0 {
+        if s >= unit && s.is_multiple_of(unit) {
             let n = s / unit;
             return format!("{n} {name}{}", if n == 1 { "" } else { "s" });
         }

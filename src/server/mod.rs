@@ -385,15 +385,15 @@ async fn guarded(
     if web.rate_limit.as_ref().is_some_and(|l| !l.allow()) {
         return text(StatusCode::TOO_MANY_REQUESTS, "429 too many requests\n");
     }
-    if let Some(auth) = &web.basic_auth {
-        if !auth.check(req.headers().get(header::AUTHORIZATION)).await {
-            let mut r = text(StatusCode::UNAUTHORIZED, "401 Unauthorized\n");
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"huaweicloud-quota-exporter\""),
-            );
-            return r;
-        }
+    if let Some(auth) = &web.basic_auth
+        && !auth.check(req.headers().get(header::AUTHORIZATION)).await
+    {
+        let mut r = text(StatusCode::UNAUTHORIZED, "401 Unauthorized\n");
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"huaweicloud-quota-exporter\""),
+        );
+        return r;
     }
     let announced = req
         .headers()

@@ -438,10 +438,10 @@ impl StatusCache {
         // Read the generation before the view: the model never claims a newer state
         // than it holds.
         let generation = snapshot.generation();
-        if let Some(m) = slot.as_ref() {
-            if m.generation == generation || m.built.elapsed() < MIN_REBUILD_GAP {
-                return m.clone();
-            }
+        if let Some(m) = slot.as_ref()
+            && (m.generation == generation || m.built.elapsed() < MIN_REBUILD_GAP)
+        {
+            return m.clone();
         }
         let model = Arc::new(StatusModel::build(
             generation,

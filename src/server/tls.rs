@@ -211,16 +211,16 @@ pub(super) fn build(v: &mut WebValidator, t: &FileTlsConfig) -> Option<TlsSettin
         .client_allowed_sans
         .as_ref()
         .map(|s| (at(s), s.value.clone()));
-    if let Some((pos, _)) = &allowed_sans {
-        if !matches!(
+    if let Some((pos, _)) = &allowed_sans
+        && !matches!(
             client_auth,
             ClientAuth::RequireAnyClientCert | ClientAuth::RequireAndVerifyClientCert
-        ) {
-            v.issue(
+        )
+    {
+        v.issue(
                 *pos,
                 "client_allowed_sans requires client_auth_type to be one of RequireAnyClientCert or RequireAndVerifyClientCert",
             );
-        }
     }
 
     let versions = versions(v, t);
@@ -375,18 +375,18 @@ fn versions(v: &mut WebValidator, t: &FileTlsConfig) -> Vec<&'static SupportedPr
                 .to_string(),
         );
     }
-    if let Some(s) = &t.max_version {
-        if max < 2 {
-            v.issue(
-                at(s),
-                "max_version must be TLS12 or TLS13: TLS 1.0 and 1.1 are not offered",
-            );
-        }
+    if let Some(s) = &t.max_version
+        && max < 2
+    {
+        v.issue(
+            at(s),
+            "max_version must be TLS12 or TLS13: TLS 1.0 and 1.1 are not offered",
+        );
     }
-    if let Some(s) = &t.min_version {
-        if min > max {
-            v.issue(at(s), "min_version is newer than max_version");
-        }
+    if let Some(s) = &t.min_version
+        && min > max
+    {
+        v.issue(at(s), "min_version is newer than max_version");
     }
     let mut out = Vec::new();
     if min <= 3 && max >= 3 {
@@ -423,10 +423,12 @@ fn provider(v: &mut WebValidator, t: &FileTlsConfig, tls12: bool) -> CryptoProvi
                 );
             }
         }
-        if tls12 && tls12_suites.is_empty() && !names.is_empty() {
-            if let Some(first) = names.first() {
-                v.issue(at(first), "cipher_suites names no TLS 1.2 suite this server offers, so TLS 1.2 clients could not connect (set min_version: TLS13 to allow only TLS 1.3)");
-            }
+        if tls12
+            && tls12_suites.is_empty()
+            && !names.is_empty()
+            && let Some(first) = names.first()
+        {
+            v.issue(at(first), "cipher_suites names no TLS 1.2 suite this server offers, so TLS 1.2 clients could not connect (set min_version: TLS13 to allow only TLS 1.3)");
         }
         if !names.is_empty() {
             let tls13: Vec<SupportedCipherSuite> = provider

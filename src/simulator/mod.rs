@@ -449,10 +449,10 @@ async fn respond(
 /// Checks credentials, then runs the route's handler against the world.
 fn dispatch(state: &State, route: &Route, request: &RequestView<'_>, style: ErrorStyle) -> Reply {
     let mut world = lock(&state.world);
-    if let Some(project) = route.project() {
-        if let Err(reply) = iam::authorize(&world, &state.tokens, request, project, style) {
-            return reply;
-        }
+    if let Some(project) = route.project()
+        && let Err(reply) = iam::authorize(&world, &state.tokens, request, project, style)
+    {
+        return reply;
     }
     let query = Query::parse(request.query);
     let elapsed = state.started.elapsed();

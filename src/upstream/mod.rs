@@ -505,20 +505,18 @@ impl UpstreamClient {
             .authorize(&project.credential, project, &mut req, timeout)
             .await?;
         let mut result = self.send_counted(api, req).await;
-        if matches!(&result, Ok(r) if r.status == 401) {
-            if let Some(mut again) = spare {
-                if self
-                    .auth
-                    .refused(&project.credential, project, &applied)
-                    .await
-                {
-                    tracing::debug!(api = api.as_str(), project = %project.id, "401 with an IAM token: refreshing it and retrying once");
-                    self.auth
-                        .authorize(&project.credential, project, &mut again, timeout)
-                        .await?;
-                    result = self.send_counted(api, again).await;
-                }
-            }
+        if matches!(&result, Ok(r) if r.status == 401)
+            && let Some(mut again) = spare
+            && self
+                .auth
+                .refused(&project.credential, project, &applied)
+                .await
+        {
+            tracing::debug!(api = api.as_str(), project = %project.id, "401 with an IAM token: refreshing it and retrying once");
+            self.auth
+                .authorize(&project.credential, project, &mut again, timeout)
+                .await?;
+            result = self.send_counted(api, again).await;
         }
         let response = result.inspect_err(|e| self.counters.count_error(api, &e.code, 1))?;
         if (200..300).contains(&response.status) {

@@ -44,13 +44,13 @@ impl Exporter {
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("serving on ").nth(1) {
-                    if let Some(t) = tx.take() {
-                        // `http://host:port/` or `https://host:port/`.
-                        let (scheme, rest) = rest.split_once("://").unwrap_or(("http", rest));
-                        let hostport = rest.split('/').next().unwrap_or("");
-                        let _ = t.send(format!("{scheme}://{hostport}"));
-                    }
+                if let Some(rest) = line.split("serving on ").nth(1)
+                    && let Some(t) = tx.take()
+                {
+                    // `http://host:port/` or `https://host:port/`.
+                    let (scheme, rest) = rest.split_once("://").unwrap_or(("http", rest));
+                    let hostport = rest.split('/').next().unwrap_or("");
+                    let _ = t.send(format!("{scheme}://{hostport}"));
                 }
                 let mut s = sink.lock().unwrap();
                 s.push_str(&line);
@@ -82,10 +82,10 @@ impl Exporter {
     pub async fn wait_ready_with(&self, client: &reqwest::Client, deadline: Duration) {
         let start = Instant::now();
         loop {
-            if let Ok(r) = client.get(format!("{}/-/ready", self.base)).send().await {
-                if r.status() == 200 {
-                    return;
-                }
+            if let Ok(r) = client.get(format!("{}/-/ready", self.base)).send().await
+                && r.status() == 200
+            {
+                return;
             }
             assert!(
                 start.elapsed() < deadline,
@@ -270,14 +270,13 @@ pub fn normalize(exposition: &str) -> String {
         if name.starts_with("process_") {
             continue;
         }
-        if line.starts_with("huaweicloud_quota_poll_duration_seconds{")
-            || line.starts_with("huaweicloud_quota_last_success_timestamp_seconds{")
+        if (line.starts_with("huaweicloud_quota_poll_duration_seconds{")
+            || line.starts_with("huaweicloud_quota_last_success_timestamp_seconds{"))
+            && let Some((series, _)) = line.rsplit_once(' ')
         {
-            if let Some((series, _)) = line.rsplit_once(' ') {
-                out.push_str(series);
-                out.push_str(" <volatile>\n");
-                continue;
-            }
+            out.push_str(series);
+            out.push_str(" <volatile>\n");
+            continue;
         }
         out.push_str(line);
         out.push('\n');
@@ -338,15 +337,15 @@ pub fn validate_exposition(text: &str) -> Result<usize, String> {
                 "line {n}: sample {name} outside its family (current {current})"
             ));
         }
-        if let Some(labels) = series.strip_prefix(name) {
-            if !labels.is_empty() {
-                if !(labels.starts_with('{') && labels.ends_with('}')) {
-                    return Err(format!("line {n}: bad label block {labels}"));
-                }
-                let quotes = labels.matches('"').count() - labels.matches("\\\"").count();
-                if quotes % 2 != 0 {
-                    return Err(format!("line {n}: unbalanced quotes"));
-                }
+        if let Some(labels) = series.strip_prefix(name)
+            && !labels.is_empty()
+        {
+            if !(labels.starts_with('{') && labels.ends_with('}')) {
+                return Err(format!("line {n}: bad label block {labels}"));
+            }
+            let quotes = labels.matches('"').count() - labels.matches("\\\"").count();
+            if quotes % 2 != 0 {
+                return Err(format!("line {n}: unbalanced quotes"));
             }
         }
         if !seen_series.insert(series.to_string()) {
