@@ -26,6 +26,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         roma_instances,
         write_config,
         interval,
+        latency,
     }) = &cli.command
     {
         return run_simulator(
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             *roma_instances,
             write_config.as_deref(),
             interval,
+            *latency,
         )
         .await;
     }
@@ -366,6 +368,7 @@ async fn run_simulator(
     roma_instances: usize,
     write_config: Option<&Path>,
     interval: &str,
+    latency: Duration,
 ) -> ExitCode {
     let addr: std::net::SocketAddr = match listen.parse() {
         Ok(a) => a,
@@ -388,6 +391,10 @@ async fn run_simulator(
             return ExitCode::FAILURE;
         }
     };
+    if !latency.is_zero() {
+        sim.faults()
+            .push(crate::simulator::Fault::everywhere().with_latency(latency));
+    }
     if let Some(path) = write_config {
         if let Err(e) = std::fs::write(
             path,

@@ -63,10 +63,30 @@ impl TargetStatus {
 /// The state of all targets, plus change notification for the renderer.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    targets: Mutex<BTreeMap<String, TargetStatus>>,
+    targets: Mutex<Targets>,
     changed: Notify,
+    /// Fired when the last unpolled target gets its first result.
+    all_polled: Notify,
     generation: AtomicU64,
     reload_ok: AtomicBool,
+}
+
+/// The targets by key, and how many of them have no poll result yet.
+#[derive(Debug, Default)]
+struct Targets {
+    by_key: BTreeMap<String, TargetStatus>,
+    unpolled: usize,
+}
+
+impl Targets {
+    /// Records that `key` has a poll result now.
+    fn polled(&mut self, key: &str) -> Option<&mut TargetStatus> {
+        let s = self.by_key.get_mut(key)?;
+        if s.last_poll.is_none() {
+            self.unpolled = self.unpolled.saturating_sub(1);
+        }
+        Some(s)
+    }
 }
 
 impl Snapshot {
@@ -77,13 +97,22 @@ impl Snapshot {
         s
     }
 
-    fn update(&self, f: impl FnOnce(&mut BTreeMap<String, TargetStatus>)) {
-        {
-            let mut g = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+    fn lock(&self) -> std::sync::MutexGuard<'_, Targets> {
+        self.targets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Targets)) {
+        let now_all_polled = {
+            let mut g = self.lock();
+            let before = g.unpolled;
             f(&mut g);
-        }
+            before > 0 && g.unpolled == 0
+        };
         self.generation.fetch_add(1, Ordering::Release);
         self.changed.notify_one();
+        if now_all_polled {
+            self.all_polled.notify_waiters();
+        }
     }
 
     /// Sets the target list: targets that stay keep their data, removed ones vanish,
@@ -92,7 +121,7 @@ impl Snapshot {
         self.update(|m| {
             let mut next = BTreeMap::new();
             for t in targets {
-                let status = match m.remove(&t.key) {
+                let status = match m.by_key.remove(&t.key) {
                     Some(mut old) => {
                         old.target = t.clone();
                         old.rerender();
@@ -102,7 +131,8 @@ impl Snapshot {
                 };
                 next.insert(t.key.clone(), status);
             }
-            *m = next;
+            m.unpolled = next.values().filter(|s| s.last_poll.is_none()).count();
+            m.by_key = next;
         });
     }
 
@@ -115,7 +145,7 @@ impl Snapshot {
         output: PollOutput,
     ) {
         self.update(|m| {
-            if let Some(s) = m.get_mut(key) {
+            if let Some(s) = m.polled(key) {
                 s.last_poll = Some(PollRecord {
                     finished_at,
                     duration,
@@ -138,7 +168,7 @@ impl Snapshot {
         error: PollError,
     ) {
         self.update(|m| {
-            if let Some(s) = m.get_mut(key) {
+            if let Some(s) = m.polled(key) {
                 s.last_poll = Some(PollRecord {
                     finished_at,
                     duration,
@@ -154,8 +184,8 @@ impl Snapshot {
     /// Returns whether anything was dropped.
     pub fn expire(&self, key: &str, now: SystemTime, max_staleness: Duration) -> bool {
         let stale = {
-            let g = self.targets.lock().unwrap_or_else(|e| e.into_inner());
-            g.get(key).is_some_and(|s| {
+            let g = self.lock();
+            g.by_key.get(key).is_some_and(|s| {
                 s.data.is_some()
                     && s.last_success
                         .is_none_or(|t| now.duration_since(t).unwrap_or_default() >= max_staleness)
@@ -163,7 +193,7 @@ impl Snapshot {
         };
         if stale {
             self.update(|m| {
-                if let Some(s) = m.get_mut(key) {
+                if let Some(s) = m.by_key.get_mut(key) {
                     s.data = None;
                     s.rerender();
                 }
@@ -186,8 +216,36 @@ impl Snapshot {
 
     /// A consistent copy of every target's status (cheap: shares the data and lines).
     pub fn view(&self) -> Vec<TargetStatus> {
-        let g = self.targets.lock().unwrap_or_else(|e| e.into_inner());
-        g.values().cloned().collect()
+        let mut out = Vec::new();
+        self.view_into(&mut out);
+        out
+    }
+
+    /// [`Snapshot::view`] into `out` (cleared first), reusing its allocation.
+    pub fn view_into(&self, out: &mut Vec<TargetStatus>) {
+        out.clear();
+        let g = self.lock();
+        out.reserve(g.by_key.len());
+        out.extend(g.by_key.values().cloned());
+    }
+
+    /// Whether every target has a poll result (success or failure).
+    pub fn all_polled(&self) -> bool {
+        self.lock().unpolled == 0
+    }
+
+    /// Waits until every target has a poll result; returns at once if they all have.
+    pub async fn wait_all_polled(&self) {
+        loop {
+            let notified = self.all_polled.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a result that lands in between still wakes us.
+            notified.as_mut().enable();
+            if self.all_polled() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Counts changes; the renderer compares it to skip work.
