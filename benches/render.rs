@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the serving path: rendering an exposition of 25,000 and 100,000
-//! series from a snapshot (concatenation, then gzip once), one target's lines, and the
-//! per-scrape work (`process_*` tail, gzip splice).
+//! series from a snapshot (writing the text, then gzip once), and the per-scrape work
+//! (`process_*` tail, gzip splice).
 //!
 //! The snapshot is built through the public API only: a simulator world's config, its
 //! targets, and for every target the simulator's answer run through the real decoder.
@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
-use divan::{Bencher, black_box};
+use divan::Bencher;
 use huaweicloud_quota_exporter::config::{Config, ProcessEnv};
 use huaweicloud_quota_exporter::render::{self, Exposition, RenderInput, RenderedBody};
 use huaweicloud_quota_exporter::sample::{Api, PollOutput};
@@ -150,8 +150,8 @@ fn fixture(series: usize) -> &'static Fixture {
 
 const SIZES: [usize; 2] = [25_000, 100_000];
 
-/// A full render as the renderer does it after a change: concatenate every target's
-/// lines, then CRC and gzip once (`render_text` + `RenderedBody::new`).
+/// A full render as the renderer does it after a change: write every target's series,
+/// then CRC and gzip once (`render_text` + `RenderedBody::new`).
 #[divan::bench(args = SIZES, sample_count = 20)]
 fn render_text_and_body(b: Bencher, series: usize) {
     let f = fixture(series);
@@ -161,7 +161,7 @@ fn render_text_and_body(b: Bencher, series: usize) {
     });
 }
 
-/// Only the concatenation.
+/// Only the text.
 #[divan::bench(args = SIZES, sample_count = 20)]
 fn render_text(b: Bencher, series: usize) {
     let f = fixture(series);
@@ -182,16 +182,6 @@ fn exposition_render_now(b: Bencher, series: usize) {
     let f = fixture(series);
     let exposition = Exposition::default();
     b.bench(|| exposition.render_now(&f.snapshot, &f.counters));
-}
-
-/// One target's lines, rendered when its poll result arrives (livedata: 8 series).
-#[divan::bench]
-fn target_lines_livedata(b: Bencher) {
-    let f = fixture(25_000);
-    let Some(t) = f.view.iter().find(|t| t.target.api == Api::RomaLivedata) else {
-        panic!("the fixture has livedata targets");
-    };
-    b.bench(|| render::target_lines(black_box(t)));
 }
 
 /// The per-scrape work for a plain scrape of 25,000 series: tail plus chunk list.

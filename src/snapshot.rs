@@ -1,6 +1,6 @@
-//! The current state of every target: last poll, last good data, and that data already
-//! rendered as exposition lines. A poll result replaces its target's entry in one step
-//! under one lock, so a render never sees a half-updated target.
+//! The current state of every target: last poll and last good data. A poll result
+//! replaces its target's entry in one step under one lock, so a render never sees a
+//! half-updated target.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
 
-use crate::render::{self, TargetLines};
 use crate::sample::PollOutput;
 use crate::target::Target;
 use crate::upstream::PollError;
@@ -38,25 +37,16 @@ pub struct TargetStatus {
     pub last_success: Option<SystemTime>,
     /// The last good data, until it is older than `max_staleness`.
     pub data: Option<Arc<PollOutput>>,
-    /// Exposition lines of this target, rendered when its state changed.
-    pub lines: Arc<TargetLines>,
 }
 
 impl TargetStatus {
     fn new(target: Arc<Target>) -> Self {
-        let mut s = TargetStatus {
+        TargetStatus {
             target,
             last_poll: None,
             last_success: None,
             data: None,
-            lines: Arc::default(),
-        };
-        s.lines = Arc::new(render::target_lines(&s));
-        s
-    }
-
-    fn rerender(&mut self) {
-        self.lines = Arc::new(render::target_lines(self));
+        }
     }
 }
 
@@ -124,7 +114,6 @@ impl Snapshot {
                 let status = match m.by_key.remove(&t.key) {
                     Some(mut old) => {
                         old.target = t.clone();
-                        old.rerender();
                         old
                     }
                     None => TargetStatus::new(t.clone()),
@@ -154,7 +143,6 @@ impl Snapshot {
                 });
                 s.last_success = Some(finished_at);
                 s.data = Some(Arc::new(output));
-                s.rerender();
             }
         });
     }
@@ -175,7 +163,6 @@ impl Snapshot {
                     error: Some(error),
                     value_errors: 0,
                 });
-                s.rerender();
             }
         });
     }
@@ -195,7 +182,6 @@ impl Snapshot {
             self.update(|m| {
                 if let Some(s) = m.by_key.get_mut(key) {
                     s.data = None;
-                    s.rerender();
                 }
             });
         }
@@ -214,7 +200,7 @@ impl Snapshot {
         self.reload_ok.load(Ordering::Relaxed)
     }
 
-    /// A consistent copy of every target's status (cheap: shares the data and lines).
+    /// A consistent copy of every target's status (cheap: shares the data).
     pub fn view(&self) -> Vec<TargetStatus> {
         let mut out = Vec::new();
         self.view_into(&mut out);
