@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
 
+use crate::render::TargetLabels;
 use crate::sample::PollOutput;
 use crate::target::Target;
 use crate::upstream::PollError;
@@ -37,11 +38,14 @@ pub struct TargetStatus {
     pub last_success: Option<SystemTime>,
     /// The last good data, until it is older than `max_staleness`.
     pub data: Option<Arc<PollOutput>>,
+    /// The target's labels in exposition form (they follow from its key, so they stay).
+    pub labels: TargetLabels,
 }
 
 impl TargetStatus {
     fn new(target: Arc<Target>) -> Self {
         TargetStatus {
+            labels: TargetLabels::of(&target),
             target,
             last_poll: None,
             last_success: None,
