@@ -27,6 +27,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         roma_instances,
         write_config,
         interval,
+        latency,
     }) = &cli.command
     {
         return run_simulator(
@@ -34,6 +35,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             *roma_instances,
             write_config.as_deref(),
             interval,
+            *latency,
         )
         .await;
     }
@@ -433,6 +435,7 @@ async fn run_simulator(
     roma_instances: usize,
     write_config: Option<&Path>,
     interval: &str,
+    latency: Duration,
 ) -> ExitCode {
     let addr: std::net::SocketAddr = match listen.parse() {
         Ok(a) => a,
@@ -455,6 +458,10 @@ async fn run_simulator(
             return ExitCode::FAILURE;
         }
     };
+    if !latency.is_zero() {
+        sim.faults()
+            .push(crate::simulator::Fault::everywhere().with_latency(latency));
+    }
     if let Some(path) = write_config
         && let Err(e) = std::fs::write(
             path,

@@ -91,6 +91,10 @@ pub enum Command {
         /// Poll interval written into that config.
         #[arg(long, default_value = "30s")]
         interval: String,
+        /// Delay every answer by this long (`100ms`, `1s`), like a distant API; for
+        /// benchmarks of the start-up fan-out.
+        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+        latency: std::time::Duration,
     },
 }
 

@@ -1,6 +1,6 @@
-//! The current state of every target: last poll, last good data, and that data already
-//! rendered as exposition lines. A poll result replaces its target's entry in one step
-//! under one lock, so a render never sees a half-updated target.
+//! The current state of every target: last poll and last good data. A poll result
+//! replaces its target's entry in one step under one lock, so a render never sees a
+//! half-updated target.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
 
-use crate::render::{self, TargetLines};
+use crate::render::TargetLabels;
 use crate::sample::PollOutput;
 use crate::target::Target;
 use crate::upstream::PollError;
@@ -38,35 +38,49 @@ pub struct TargetStatus {
     pub last_success: Option<SystemTime>,
     /// The last good data, until it is older than `max_staleness`.
     pub data: Option<Arc<PollOutput>>,
-    /// Exposition lines of this target, rendered when its state changed.
-    pub lines: Arc<TargetLines>,
+    /// The target's labels in exposition form (they follow from its key, so they stay).
+    pub labels: TargetLabels,
 }
 
 impl TargetStatus {
     fn new(target: Arc<Target>) -> Self {
-        let mut s = TargetStatus {
+        TargetStatus {
+            labels: TargetLabels::of(&target),
             target,
             last_poll: None,
             last_success: None,
             data: None,
-            lines: Arc::default(),
-        };
-        s.lines = Arc::new(render::target_lines(&s));
-        s
-    }
-
-    fn rerender(&mut self) {
-        self.lines = Arc::new(render::target_lines(self));
+        }
     }
 }
 
 /// The state of all targets, plus change notification for the renderer.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    targets: Mutex<BTreeMap<String, TargetStatus>>,
+    targets: Mutex<Targets>,
     changed: Notify,
+    /// Fired when the last unpolled target gets its first result.
+    all_polled: Notify,
     generation: AtomicU64,
     reload_ok: AtomicBool,
+}
+
+/// The targets by key, and how many of them have no poll result yet.
+#[derive(Debug, Default)]
+struct Targets {
+    by_key: BTreeMap<String, TargetStatus>,
+    unpolled: usize,
+}
+
+impl Targets {
+    /// Records that `key` has a poll result now.
+    fn polled(&mut self, key: &str) -> Option<&mut TargetStatus> {
+        let s = self.by_key.get_mut(key)?;
+        if s.last_poll.is_none() {
+            self.unpolled = self.unpolled.saturating_sub(1);
+        }
+        Some(s)
+    }
 }
 
 impl Snapshot {
@@ -77,13 +91,22 @@ impl Snapshot {
         s
     }
 
-    fn update(&self, f: impl FnOnce(&mut BTreeMap<String, TargetStatus>)) {
-        {
-            let mut g = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+    fn lock(&self) -> std::sync::MutexGuard<'_, Targets> {
+        self.targets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Targets)) {
+        let now_all_polled = {
+            let mut g = self.lock();
+            let before = g.unpolled;
             f(&mut g);
-        }
+            before > 0 && g.unpolled == 0
+        };
         self.generation.fetch_add(1, Ordering::Release);
         self.changed.notify_one();
+        if now_all_polled {
+            self.all_polled.notify_waiters();
+        }
     }
 
     /// Sets the target list: targets that stay keep their data, removed ones vanish,
@@ -92,17 +115,17 @@ impl Snapshot {
         self.update(|m| {
             let mut next = BTreeMap::new();
             for t in targets {
-                let status = match m.remove(&t.key) {
+                let status = match m.by_key.remove(&t.key) {
                     Some(mut old) => {
                         old.target = t.clone();
-                        old.rerender();
                         old
                     }
                     None => TargetStatus::new(t.clone()),
                 };
                 next.insert(t.key.clone(), status);
             }
-            *m = next;
+            m.unpolled = next.values().filter(|s| s.last_poll.is_none()).count();
+            m.by_key = next;
         });
     }
 
@@ -115,7 +138,7 @@ impl Snapshot {
         output: PollOutput,
     ) {
         self.update(|m| {
-            if let Some(s) = m.get_mut(key) {
+            if let Some(s) = m.polled(key) {
                 s.last_poll = Some(PollRecord {
                     finished_at,
                     duration,
@@ -124,7 +147,6 @@ impl Snapshot {
                 });
                 s.last_success = Some(finished_at);
                 s.data = Some(Arc::new(output));
-                s.rerender();
             }
         });
     }
@@ -138,14 +160,13 @@ impl Snapshot {
         error: PollError,
     ) {
         self.update(|m| {
-            if let Some(s) = m.get_mut(key) {
+            if let Some(s) = m.polled(key) {
                 s.last_poll = Some(PollRecord {
                     finished_at,
                     duration,
                     error: Some(error),
                     value_errors: 0,
                 });
-                s.rerender();
             }
         });
     }
@@ -154,8 +175,8 @@ impl Snapshot {
     /// Returns whether anything was dropped.
     pub fn expire(&self, key: &str, now: SystemTime, max_staleness: Duration) -> bool {
         let stale = {
-            let g = self.targets.lock().unwrap_or_else(|e| e.into_inner());
-            g.get(key).is_some_and(|s| {
+            let g = self.lock();
+            g.by_key.get(key).is_some_and(|s| {
                 s.data.is_some()
                     && s.last_success
                         .is_none_or(|t| now.duration_since(t).unwrap_or_default() >= max_staleness)
@@ -163,9 +184,8 @@ impl Snapshot {
         };
         if stale {
             self.update(|m| {
-                if let Some(s) = m.get_mut(key) {
+                if let Some(s) = m.by_key.get_mut(key) {
                     s.data = None;
-                    s.rerender();
                 }
             });
         }
@@ -184,10 +204,38 @@ impl Snapshot {
         self.reload_ok.load(Ordering::Relaxed)
     }
 
-    /// A consistent copy of every target's status (cheap: shares the data and lines).
+    /// A consistent copy of every target's status (cheap: shares the data).
     pub fn view(&self) -> Vec<TargetStatus> {
-        let g = self.targets.lock().unwrap_or_else(|e| e.into_inner());
-        g.values().cloned().collect()
+        let mut out = Vec::new();
+        self.view_into(&mut out);
+        out
+    }
+
+    /// [`Snapshot::view`] into `out` (cleared first), reusing its allocation.
+    pub fn view_into(&self, out: &mut Vec<TargetStatus>) {
+        out.clear();
+        let g = self.lock();
+        out.reserve(g.by_key.len());
+        out.extend(g.by_key.values().cloned());
+    }
+
+    /// Whether every target has a poll result (success or failure).
+    pub fn all_polled(&self) -> bool {
+        self.lock().unpolled == 0
+    }
+
+    /// Waits until every target has a poll result; returns at once if they all have.
+    pub async fn wait_all_polled(&self) {
+        loop {
+            let notified = self.all_polled.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a result that lands in between still wakes us.
+            notified.as_mut().enable();
+            if self.all_polled() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Counts changes; the renderer compares it to skip work.

@@ -348,10 +348,17 @@ pub struct ClientSettings {
     pub max_attempts: u32,
 }
 
+/// Polls that may be under way at once, per request slot of the concurrency cap. A poll
+/// makes its requests one after another, so this many per slot keeps every slot busy
+/// (with room for polls that wait out a back-off or a rate limit), while the rest of the
+/// targets wait before their poll's state (requests, auth, decoding: several kB) exists.
+const POLLS_PER_REQUEST_SLOT: usize = 4;
+
 /// The one HTTP client every target shares, with its limits and counters.
 pub struct UpstreamClient {
     http: reqwest::Client,
     concurrency: Semaphore,
+    polls: Semaphore,
     settings: ClientSettings,
     buckets: Mutex<HashMap<String, Arc<TokenBucket>>>,
     auth: Authenticator,
@@ -383,6 +390,9 @@ impl UpstreamClient {
         Ok(UpstreamClient {
             http: http.clone(),
             concurrency: Semaphore::new(settings.concurrency.max(1) as usize),
+            polls: Semaphore::new(
+                (settings.concurrency.max(1) as usize).saturating_mul(POLLS_PER_REQUEST_SLOT),
+            ),
             settings,
             buckets: Mutex::new(HashMap::new()),
             auth: Authenticator::new(http.clone(), counters.clone()),
@@ -613,6 +623,20 @@ impl UpstreamClient {
     /// All calls and their retries share one budget: 90% of the interval.
     pub async fn poll(&self, target: &Target) -> Result<PollOutput, PollError> {
         let budget_end = Instant::now() + target.settings().interval.mul_f64(0.9);
+        let _turn = self
+            .polls
+            .acquire()
+            .await
+            .map_err(|_| PollError::local("shutdown", "the exporter is shutting down"))?;
+        // Boxed: a waiting target then holds a few bytes, not the poll's whole state.
+        Box::pin(self.poll_now(target, budget_end)).await
+    }
+
+    async fn poll_now(
+        &self,
+        target: &Target,
+        budget_end: Instant,
+    ) -> Result<PollOutput, PollError> {
         let output = match target.api {
             Api::RomaLivedata => roma::poll_livedata(self, target, budget_end).await,
             Api::RomaAppQuota => roma::poll_app_quotas(self, target, budget_end).await,
