@@ -654,10 +654,11 @@ impl ProcessMetrics {
     /// The standard process metrics, at most [`PROCESS_METRICS_TTL`] old.
     pub fn render(&self) -> Bytes {
         let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, text)) = &*cached {
-            if at.elapsed() < PROCESS_METRICS_TTL {
-                return text.clone();
-            }
+        let fresh = cached
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < PROCESS_METRICS_TTL);
+        if let Some((_, text)) = fresh {
+            return text.clone();
         }
         let text = Bytes::from(self.read());
         *cached = Some((Instant::now(), text.clone()));
@@ -841,7 +842,7 @@ impl Exposition {
             },
             &mut text,
         );
-        // The view holds every target's data and lines: let go of it before the next change.
+        // The view holds every target's data: let go of it until the next render.
         scratch.view.clear();
         let body = RenderedBody::encode(
             text,
