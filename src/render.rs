@@ -654,11 +654,10 @@ impl ProcessMetrics {
     /// The standard process metrics, at most [`PROCESS_METRICS_TTL`] old.
     pub fn render(&self) -> Bytes {
         let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
-        let fresh = cached
-            .as_ref()
-            .filter(|(at, _)| at.elapsed() < PROCESS_METRICS_TTL);
-        if let Some((_, text)) = fresh {
-            return text.clone();
+        if let Some((at, text)) = &*cached {
+            if at.elapsed() < PROCESS_METRICS_TTL {
+                return text.clone();
+            }
         }
         let text = Bytes::from(self.read());
         *cached = Some((Instant::now(), text.clone()));
