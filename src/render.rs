@@ -841,7 +841,7 @@ impl Exposition {
             },
             &mut text,
         );
-        // The view holds every target's data and lines: let go of it before the next change.
+        // The view holds every target's data: let go of it until the next render.
         scratch.view.clear();
         let body = RenderedBody::encode(
             text,

@@ -253,3 +253,52 @@ impl Snapshot {
         self.changed.notify_one();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ProcessEnv};
+    use crate::simulator::World;
+    use crate::target::{self, Shard};
+
+    fn targets() -> Vec<Arc<Target>> {
+        let yaml = World::demo().exporter_config_yaml("http://127.0.0.1:9", "1m");
+        let config = Config::from_yaml(std::path::Path::new("t.yaml"), &yaml, &ProcessEnv)
+            .unwrap_or_else(|e| panic!("the demo config is valid: {e}"));
+        target::targets(&config, Shard::default())
+    }
+
+    #[tokio::test]
+    async fn all_polled_counts_first_results_across_reloads() {
+        let all = targets();
+        assert!(all.len() >= 4, "{}", all.len());
+        let s = Arc::new(Snapshot::new());
+        s.set_targets(&all[..2]);
+        assert!(!s.all_polled());
+        let now = SystemTime::now();
+        let took = Duration::from_millis(5);
+        s.record_failure(&all[0].key, now, took, PollError::local("timeout", "slow"));
+        // A second result for the same target does not count twice.
+        s.record_success(&all[0].key, now, took, PollOutput::default());
+        assert!(!s.all_polled());
+        let waiter = tokio::spawn({
+            let s = s.clone();
+            async move { s.wait_all_polled().await }
+        });
+        tokio::task::yield_now().await;
+        s.record_success(&all[1].key, now, took, PollOutput::default());
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken when the last target got its first result")
+            .expect("the waiter does not panic");
+        assert!(s.all_polled());
+        // A reload that adds targets waits for them too; targets that stay keep their state.
+        s.set_targets(&all);
+        assert!(!s.all_polled());
+        for t in &all[2..] {
+            s.record_failure(&t.key, now, took, PollError::local("timeout", "slow"));
+        }
+        assert!(s.all_polled());
+        s.wait_all_polled().await;
+    }
+}
