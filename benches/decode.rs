@@ -5,8 +5,8 @@
 #![forbid(unsafe_code)]
 
 use divan::{Bencher, black_box};
+use huaweicloud_quota_exporter::upstream::decode::value;
 use huaweicloud_quota_exporter::upstream::{eventgrid, gaussdb, roma};
-use huaweicloud_quota_exporter::value;
 
 fn main() {
     divan::main();
@@ -63,7 +63,7 @@ const ERROR_HTML: &[u8] = include_bytes!("../tests/fixtures/error_html.html");
 #[divan::bench_group]
 mod decoders {
     use super::*;
-    use huaweicloud_quota_exporter::upstream::error::decode_error_body;
+    use huaweicloud_quota_exporter::upstream::decode::decode_error_body;
 
     #[divan::bench]
     fn roma_livedata(b: Bencher) {

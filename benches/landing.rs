@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use huaweicloud_quota_exporter::config::{Config, ProcessEnv};
-use huaweicloud_quota_exporter::sample::{ClientQuota, PollOutput, ResourceQuota};
+use huaweicloud_quota_exporter::model::outcome::PollError;
+use huaweicloud_quota_exporter::model::poll::{ClientQuota, PollOutput, ResourceQuota};
+use huaweicloud_quota_exporter::model::target::{self, Shard};
 use huaweicloud_quota_exporter::server::landing::{self, PageContext, PageQuery};
 use huaweicloud_quota_exporter::server::status::{StatusCache, StatusModel};
 use huaweicloud_quota_exporter::simulator::World;
-use huaweicloud_quota_exporter::snapshot::Snapshot;
-use huaweicloud_quota_exporter::target::{self, Shard};
-use huaweicloud_quota_exporter::upstream::PollError;
+use huaweicloud_quota_exporter::store::Snapshot;
 
 fn median(mut runs: Vec<Duration>) -> Duration {
     runs.sort();
@@ -46,7 +46,10 @@ fn main() {
     let now = SystemTime::now();
     for (i, t) in targets.iter().enumerate() {
         if i % 50 == 7 {
-            let mut e = PollError::local("timeout", "request timed out after 10s");
+            let mut e = PollError::local(
+                huaweicloud_quota_exporter::model::outcome::ErrorCode::Timeout,
+                "request timed out after 10s",
+            );
             e.request_id = Some(format!("req-{i}"));
             snapshot.record_failure(&t.key, now, Duration::from_millis(10_000), e);
             continue;

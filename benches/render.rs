@@ -14,12 +14,14 @@ use std::time::{Duration, SystemTime};
 
 use divan::Bencher;
 use huaweicloud_quota_exporter::config::{Config, ProcessEnv};
-use huaweicloud_quota_exporter::render::{self, Exposition, RenderInput, RenderedBody};
-use huaweicloud_quota_exporter::sample::{Api, PollOutput};
+use huaweicloud_quota_exporter::exposition::{self, Exposition, RenderInput, RenderedBody};
+use huaweicloud_quota_exporter::model::api::Api;
+use huaweicloud_quota_exporter::model::outcome::{ApiCounters, RequestOutcome};
+use huaweicloud_quota_exporter::model::poll::PollOutput;
+use huaweicloud_quota_exporter::model::target::{self, Shard};
 use huaweicloud_quota_exporter::simulator::World;
-use huaweicloud_quota_exporter::snapshot::{Snapshot, TargetStatus};
-use huaweicloud_quota_exporter::target::{self, Shard};
-use huaweicloud_quota_exporter::upstream::{ApiCounters, eventgrid, gaussdb, roma};
+use huaweicloud_quota_exporter::store::{Snapshot, TargetStatus};
+use huaweicloud_quota_exporter::upstream::{eventgrid, gaussdb, roma};
 use serde_json::json;
 
 fn main() {
@@ -47,16 +49,16 @@ impl Fixture {
         let counters = ApiCounters::default();
         let project = &world.projects[0];
         for t in &targets {
-            let output = match t.api {
+            let output = match t.api() {
                 Api::RomaLivedata | Api::RomaAppQuota => {
                     let Some(i) = project
                         .roma_instances
                         .iter()
-                        .find(|i| i.id == t.instance_id)
+                        .find(|i| i.id == t.instance_id())
                     else {
                         panic!("every ROMA target is a world instance");
                     };
-                    if t.api == Api::RomaLivedata {
+                    if t.api() == Api::RomaLivedata {
                         let d = &i.livedata;
                         let body = json!({
                             "api": d.api.to_string(), "api_used": d.api_used.to_string(),
@@ -84,9 +86,8 @@ impl Fixture {
                 Api::GaussdbMysql => decode(gaussdb::decode_project_quotas(include_bytes!(
                     "../tests/fixtures/gaussdb_project_quotas.json"
                 ))),
-                Api::Iam => PollOutput::default(),
             };
-            counters.count_request(t.api, "200");
+            counters.count_request(t.api().into(), &RequestOutcome::Status(200));
             snapshot.record_success(
                 &t.key,
                 SystemTime::now(),
@@ -95,7 +96,7 @@ impl Fixture {
             );
         }
         let view = snapshot.view();
-        let text = render::render_text(&input(&view, &counters));
+        let text = exposition::render_text(&input(&view, &counters));
         let series = text.lines().filter(|l| !l.starts_with('#')).count();
         Fixture {
             snapshot,
@@ -106,7 +107,7 @@ impl Fixture {
     }
 
     fn text(&self) -> String {
-        render::render_text(&input(&self.view, &self.counters))
+        exposition::render_text(&input(&self.view, &self.counters))
     }
 }
 
@@ -156,7 +157,7 @@ const SIZES: [usize; 2] = [25_000, 100_000];
 fn render_text_and_body(b: Bencher, series: usize) {
     let f = fixture(series);
     b.bench(|| {
-        let text = render::render_text(&input(&f.view, &f.counters));
+        let text = exposition::render_text(&input(&f.view, &f.counters));
         RenderedBody::new(text, f.view.len(), f.view.len())
     });
 }
@@ -165,7 +166,7 @@ fn render_text_and_body(b: Bencher, series: usize) {
 #[divan::bench(args = SIZES, sample_count = 20)]
 fn render_text(b: Bencher, series: usize) {
     let f = fixture(series);
-    b.bench(|| render::render_text(&input(&f.view, &f.counters)));
+    b.bench(|| exposition::render_text(&input(&f.view, &f.counters)));
 }
 
 /// Only the compression (CRC + gzip of the text).
@@ -221,6 +222,6 @@ fn gzip_splice_new_tail(b: Bencher) {
 /// Reading the `process_*` block from /proc and encoding it (once a second at most).
 #[divan::bench]
 fn process_metrics_read(b: Bencher) {
-    b.with_inputs(render::ProcessMetrics::default)
+    b.with_inputs(exposition::ProcessMetrics::default)
         .bench_values(|p| p.render());
 }

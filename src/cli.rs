@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::target::Shard;
+use crate::model::target::Shard;
 
 /// Prometheus exporter for Huawei Cloud and Open Telekom Cloud quotas.
 #[derive(Debug, Parser)]

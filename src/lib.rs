@@ -9,17 +9,13 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod appquota;
-pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod exposition;
 pub mod logging;
-pub mod render;
-pub mod sample;
+pub mod model;
 pub mod scheduler;
 pub mod server;
 pub mod simulator;
-pub mod snapshot;
-pub mod target;
+pub mod store;
 pub mod upstream;
-pub mod value;

@@ -11,9 +11,10 @@ use rand::Rng as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::snapshot::Snapshot;
-use crate::target::Target;
-use crate::upstream::{PollError, UpstreamClient};
+use crate::model::outcome::{ErrorCode, PollError};
+use crate::model::target::Target;
+use crate::store::Snapshot;
+use crate::upstream::UpstreamClient;
 
 /// Start-up polls are spread over at most this window (or the interval, if shorter).
 const STARTUP_SPREAD: Duration = Duration::from_secs(1);
@@ -115,15 +116,15 @@ pub async fn poll_and_record(
         Ok(output) => {
             if !output.value_errors.is_empty() {
                 client.counters.count_error(
-                    target.api,
-                    "parse_value",
+                    target.api().into(),
+                    &ErrorCode::ParseValue,
                     output.value_errors.len() as u64,
                 );
                 for v in &output.value_errors {
                     tracing::warn!(
-                        api = target.api.as_str(),
+                        api = target.api().as_str(),
                         project = %target.project.id,
-                        instance = %target.instance_id,
+                        instance = %target.instance_id(),
                         error_code = "parse_value",
                         field = %v.field,
                         value = %v.raw,
@@ -133,9 +134,9 @@ pub async fn poll_and_record(
                 }
             }
             tracing::debug!(
-                api = target.api.as_str(),
+                api = target.api().as_str(),
                 project = %target.project.id,
-                instance = %target.instance_id,
+                instance = %target.instance_id(),
                 resources = output.resources.len(),
                 clients = output.clients.len(),
                 duration_ms = duration.as_millis() as u64,
@@ -154,9 +155,9 @@ pub async fn poll_and_record(
 
 fn log_failure(target: &Target, e: &PollError) {
     tracing::warn!(
-        api = target.api.as_str(),
+        api = target.api().as_str(),
         project = %target.project.id,
-        instance = %target.instance_id,
+        instance = %target.instance_id(),
         error_code = %e.code,
         status = e.status.unwrap_or(0),
         request_id = e.request_id.as_deref().unwrap_or(""),

@@ -5,9 +5,10 @@
 //! more than a million cases in `scripts/test.sh`). Run longer with, for example,
 //! `FUZZ_CASES=10000000 cargo test --release --test fuzz`.
 
-use huaweicloud_quota_exporter::sample::PollOutput;
-use huaweicloud_quota_exporter::upstream::{error, eventgrid, gaussdb, roma};
-use huaweicloud_quota_exporter::value;
+use huaweicloud_quota_exporter::model::poll::PollOutput;
+use huaweicloud_quota_exporter::upstream::decode as error;
+use huaweicloud_quota_exporter::upstream::decode::value;
+use huaweicloud_quota_exporter::upstream::{eventgrid, gaussdb, roma};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 

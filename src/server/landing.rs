@@ -394,10 +394,10 @@ fn quotas_table(h: &mut String, model: &StatusModel, query: PageQuery) {
             "</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"api\">{}</td>",
             format_number(r.used),
             format_number(r.limit),
-            q.target.api.as_str()
+            q.target.api().as_str()
         );
         project_cell(h, &q.target.project.name, &q.target.project.id);
-        id_cell(h, &q.target.instance_id);
+        id_cell(h, &q.target.instance_id());
         h.push_str("</tr>");
     }
     h.push_str("</tbody></table></div>");
@@ -426,10 +426,10 @@ fn targets_table(h: &mut String, model: &StatusModel, query: PageQuery, now: Sys
         let _ = write!(
             h,
             "<tr class=\"{state}\"><td><span class=\"badge {state}\">{state}</span></td><td class=\"api\">{}</td>",
-            t.api.as_str()
+            t.api().as_str()
         );
         project_cell(h, &t.project.name, &t.project.id);
-        id_cell(h, &t.instance_id);
+        id_cell(h, &t.instance_id());
         match &row.status.last_poll {
             None => {
                 h.push_str("<td>never</td><td class=\"n\">&ndash;</td><td></td><td></td><td></td>")
@@ -454,7 +454,7 @@ fn targets_table(h: &mut String, model: &StatusModel, query: PageQuery, now: Sys
                     None => h.push_str("<td></td><td></td><td></td>"),
                     Some(e) => {
                         h.push_str("<td class=\"id\">");
-                        push_escaped(h, &e.code);
+                        push_escaped(h, &e.code.as_str());
                         h.push_str("</td><td class=\"msg\">");
                         push_escaped(h, &e.message);
                         h.push_str("</td><td class=\"id\">");
@@ -512,7 +512,7 @@ fn clients_table(h: &mut String, model: &StatusModel, query: PageQuery) {
         push_escaped(h, &c.remark);
         h.push_str("</td>");
         let p = &row.target.project;
-        location_cell(h, &p.name, &p.id, &row.target.instance_id);
+        location_cell(h, &p.name, &p.id, &row.target.instance_id());
         h.push_str("</tr>");
     }
     h.push_str("</tbody></table></div>");

@@ -12,12 +12,10 @@
 //! (announced bodies above [`MAX_BODY_BYTES`] get 413); a response the client stops
 //! reading fails after [`ServerLimits::write_stall_timeout`].
 
-pub mod basic_auth;
 pub mod landing;
 pub mod stall;
 pub mod status;
-pub mod tls;
-pub mod web_config;
+pub mod web;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -40,11 +38,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::render::{CONTENT_TYPE, Exposition};
-use crate::snapshot::Snapshot;
+use crate::exposition::{CONTENT_TYPE, Exposition};
+use crate::store::Snapshot;
 use stall::WriteStallGuard;
 use status::StatusCache;
-use web_config::{WebConfig, WebState};
+use web::{WebConfig, WebState};
 
 /// Largest request head (request line and headers); larger ones get 431.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::sample::{ClientQuota, PollOutput, ResourceQuota};
-use crate::snapshot::{Snapshot, TargetStatus};
-use crate::target::Target;
+use crate::model::poll::{ClientQuota, PollOutput, ResourceQuota};
+use crate::model::target::Target;
+use crate::store::{Snapshot, TargetStatus};
 
 /// A model younger than this is reused even when the snapshot moved on.
 pub const MIN_REBUILD_GAP: Duration = Duration::from_secs(1);
@@ -284,17 +284,17 @@ impl StatusModel {
                     let poll = t.status.last_poll.as_ref();
                     JsonTarget {
                         key: &target.key,
-                        api: target.api.as_str(),
+                        api: target.api().as_str(),
                         project_id: &target.project.id,
                         project_name: &target.project.name,
-                        instance_id: non_empty(&target.instance_id),
+                        instance_id: non_empty(&target.instance_id()),
                         state: t.state,
                         last_poll_timestamp_seconds: poll.map(|p| unix(p.finished_at)),
                         last_poll_duration_seconds: poll.map(|p| p.duration.as_secs_f64()),
                         last_success_timestamp_seconds: t.status.last_success.map(unix),
                         unreadable_values: poll.map_or(0, |p| p.value_errors),
                         error: poll.and_then(|p| p.error.as_ref()).map(|e| JsonError {
-                            code: &e.code,
+                            code: e.code.as_str(),
                             status: e.status,
                             message: &e.message,
                             request_id: e.request_id.as_deref(),
@@ -308,10 +308,10 @@ impl StatusModel {
                 .map(|q| {
                     let r = q.quota();
                     JsonQuota {
-                        api: q.target.api.as_str(),
+                        api: q.target.api().as_str(),
                         project_id: &q.target.project.id,
                         project_name: &q.target.project.name,
-                        instance_id: non_empty(&q.target.instance_id),
+                        instance_id: non_empty(&q.target.instance_id()),
                         resource: &r.resource,
                         used: r.used,
                         limit: r.limit,
@@ -330,7 +330,7 @@ impl StatusModel {
                     JsonClient {
                         project_id: &c.target.project.id,
                         project_name: &c.target.project.name,
-                        instance_id: &c.target.instance_id,
+                        instance_id: &c.target.instance_id(),
                         app_quota_id: &q.app_quota_id,
                         name: &q.name,
                         time_unit: &q.time_unit,
@@ -388,7 +388,7 @@ struct JsonTarget<'a> {
 
 #[derive(Serialize)]
 struct JsonError<'a> {
-    code: &'a str,
+    code: std::borrow::Cow<'a, str>,
     status: Option<u16>,
     message: &'a str,
     request_id: Option<&'a str>,

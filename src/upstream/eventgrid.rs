@@ -1,11 +1,13 @@
 //! EventGrid tenant quotas (`GET /v1/{project_id}/quotas`), decoded leniently into samples.
 
-use crate::sample::PollOutput;
-use crate::target::Target;
-use crate::upstream::error::{DecodeError, ResourceFields, decode_resource_list};
+use crate::model::poll::PollOutput;
+use crate::model::target::Target;
+use crate::upstream::decode::{DecodeError, ResourceFields, decode_resource_list};
 use tokio::time::Instant;
 
-use crate::upstream::{PollError, UpstreamClient, encode_component};
+use crate::model::outcome::PollError;
+use crate::upstream::UpstreamClient;
+use crate::upstream::transport::encode_component;
 
 /// EventGrid entries carry `type` (`CHANNEL_SUBSCRIPTION`) and a display `name`; the type
 /// is the stable one, the name only a fallback.
@@ -30,14 +32,15 @@ pub fn decode_quotas(body: &[u8]) -> Result<PollOutput, DecodeError> {
 pub async fn poll(
     client: &UpstreamClient,
     target: &Target,
+    types: &[String],
     budget_end: Instant,
 ) -> Result<PollOutput, PollError> {
     let path = format!("/v1/{}/quotas", encode_component(&target.project.id));
-    if target.eventgrid_types.is_empty() {
+    if types.is_empty() {
         return client.fetch(target, &path, budget_end, decode_quotas).await;
     }
     let mut out = PollOutput::default();
-    for t in &target.eventgrid_types {
+    for t in types {
         let part = client
             .fetch(
                 target,
@@ -59,7 +62,7 @@ pub async fn poll(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::ResourceQuota;
+    use crate::model::poll::ResourceQuota;
 
     const FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/eventgrid_quotas.json");
 

@@ -1,12 +1,14 @@
 //! GaussDB for MySQL (TaurusDB) tenant quotas (`GET /v3/{project_id}/project-quotas`),
 //! decoded leniently into samples.
 
-use crate::sample::PollOutput;
-use crate::target::Target;
-use crate::upstream::error::{DecodeError, ResourceFields, decode_resource_list};
+use crate::model::poll::PollOutput;
+use crate::model::target::Target;
+use crate::upstream::decode::{DecodeError, ResourceFields, decode_resource_list};
 use tokio::time::Instant;
 
-use crate::upstream::{PollError, UpstreamClient, encode_component};
+use crate::model::outcome::PollError;
+use crate::upstream::UpstreamClient;
+use crate::upstream::transport::encode_component;
 
 /// GaussDB entries carry only `type` (`instance`), `used` and `quota`.
 const FIELDS: ResourceFields = ResourceFields {
@@ -43,7 +45,7 @@ pub async fn poll(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::ResourceQuota;
+    use crate::model::poll::ResourceQuota;
 
     const FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/gaussdb_project_quotas.json");
 

@@ -6,16 +6,18 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use crate::config::AppQuotaSelection;
-use crate::sample::{ClientQuota, PollOutput, ResourceQuota, ValueError};
-use crate::target::Target;
-use crate::upstream::error::{
+use crate::model::poll::{ClientQuota, PollOutput, ResourceQuota, ValueError};
+use crate::model::target::Target;
+use crate::upstream::decode::{
     DecodeError, as_object, json_kind, parse_json, present, push_value_error, read_number,
     read_text,
 };
 use tokio::time::Instant;
 
-use crate::upstream::{PollError, UpstreamClient, encode_component};
-use crate::value::{self, TimeUnit};
+use crate::model::outcome::{ErrorCode, PollError};
+use crate::upstream::UpstreamClient;
+use crate::upstream::decode::value::{self, TimeUnit};
+use crate::upstream::transport::encode_component;
 
 /// The livedata resources: (resource label, limit key, usage key). Upstream sends no
 /// `scripts_used`, but it is read if it ever appears.
@@ -209,12 +211,13 @@ fn client_quota(
 pub async fn poll_livedata(
     client: &UpstreamClient,
     target: &Target,
+    instance_id: &str,
     budget_end: Instant,
 ) -> Result<PollOutput, PollError> {
     let path = format!(
         "/v2/{}/apic/instances/{}/livedata-quota",
         encode_component(&target.project.id),
-        encode_component(&target.instance_id)
+        encode_component(instance_id)
     );
     client
         .fetch(target, &path, budget_end, decode_livedata)
@@ -231,15 +234,17 @@ const MAX_PAGES: usize = 1000;
 pub async fn poll_app_quotas(
     client: &UpstreamClient,
     target: &Target,
+    instance_id: &str,
+    app_quotas: &AppQuotaSelection,
     budget_end: Instant,
 ) -> Result<PollOutput, PollError> {
     let base = format!(
         "/v2/{}/apic/instances/{}/app-quotas",
         encode_component(&target.project.id),
-        encode_component(&target.instance_id)
+        encode_component(instance_id)
     );
     let mut out = PollOutput::default();
-    match &target.app_quotas {
+    match app_quotas {
         AppQuotaSelection::None => {}
         AppQuotaSelection::Ids(ids) => {
             for id in ids {
@@ -300,22 +305,23 @@ fn push_client(out: &mut PollOutput, quota: ClientQuota) {
 }
 
 /// Creates a client quota (`POST .../app-quotas`); returns the created quota as upstream
-/// sent it. Validate `quota` first ([`crate::appquota::NewAppQuota::validate`]).
+/// sent it. Validate `quota` first ([`crate::upstream::appquota::NewAppQuota::validate`]).
 pub async fn create_app_quota(
     client: &UpstreamClient,
     project: &crate::config::Project,
     instance_id: &str,
-    quota: &crate::appquota::NewAppQuota,
+    quota: &crate::upstream::appquota::NewAppQuota,
 ) -> Result<Value, PollError> {
     let path = format!(
         "/v2/{}/apic/instances/{}/app-quotas",
         encode_component(&project.id),
         encode_component(instance_id)
     );
-    let body = serde_json::to_vec(quota).map_err(|e| PollError::local("encode", e.to_string()))?;
+    let body = serde_json::to_vec(quota)
+        .map_err(|e| PollError::local(ErrorCode::Encode, e.to_string()))?;
     let response = client
         .post_json(
-            crate::sample::Api::RomaAppQuota,
+            crate::model::api::Api::RomaAppQuota,
             project,
             &project.endpoints.roma,
             &path,
@@ -323,7 +329,7 @@ pub async fn create_app_quota(
         )
         .await?;
     let created: Value = serde_json::from_slice(&response.body).map_err(|e| PollError {
-        code: "decode".into(),
+        code: ErrorCode::Decode,
         status: Some(response.status),
         message: format!("the created quota is not JSON: {e}"),
         request_id: response.request_id.clone(),

@@ -15,10 +15,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use flate2::Compression;
 
-use crate::sample::Api;
-use crate::snapshot::TargetStatus;
-use crate::target::Target;
-use crate::upstream::ApiCounters;
+use crate::model::labels::escape_label;
+use crate::model::outcome::ApiCounters;
+use crate::store::TargetStatus;
 
 /// `Content-Type` of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -88,23 +87,6 @@ const POLL_SUCCESS: usize = 9;
 const POLL_DURATION: usize = 10;
 const LAST_SUCCESS: usize = 11;
 
-/// Escapes a label value for the text format.
-pub fn escape_label(out: &mut String, v: &str) {
-    // Nearly every value needs no escaping; a vectorised search finds that out fast.
-    if memchr::memchr3(b'\\', b'"', b'\n', v.as_bytes()).is_none() {
-        out.push_str(v);
-        return;
-    }
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
 /// Writes a sample value: integers without a fraction, everything else in shortest form.
 pub fn write_value(out: &mut String, v: f64) {
     if v.is_nan() {
@@ -170,46 +152,6 @@ fn unix_seconds(t: SystemTime) -> f64 {
     (d.as_millis() as f64) / 1000.0
 }
 
-/// A target's own labels as every one of its lines starts: `api="...",project_id="..."`
-/// and for ROMA `,instance_id="..."`. Written and escaped once per target, not per line.
-#[derive(Clone, Debug, Default)]
-pub struct TargetLabels {
-    text: Arc<str>,
-    /// Where `project_id=` starts: client quota lines carry no `api` label.
-    project_from: usize,
-}
-
-impl TargetLabels {
-    /// The labels of `target`.
-    pub fn of(target: &Target) -> TargetLabels {
-        let mut text = String::with_capacity(128);
-        text.push_str("api=\"");
-        escape_label(&mut text, target.api.as_str());
-        text.push_str("\",");
-        let project_from = text.len();
-        text.push_str("project_id=\"");
-        escape_label(&mut text, &target.project.id);
-        text.push('"');
-        if matches!(target.api, Api::RomaLivedata | Api::RomaAppQuota) {
-            text.push_str(",instance_id=\"");
-            escape_label(&mut text, &target.instance_id);
-            text.push('"');
-        }
-        TargetLabels {
-            text: text.into(),
-            project_from,
-        }
-    }
-
-    fn all(&self) -> &str {
-        &self.text
-    }
-
-    fn without_api(&self) -> &str {
-        self.text.get(self.project_from..).unwrap_or_default()
-    }
-}
-
 /// Writes the lines of family `family` (an index into [`TARGET_FAMILIES`]) of one target.
 ///
 /// Lines are made from the target's data at each render rather than kept as text: kept
@@ -217,7 +159,7 @@ impl TargetLabels {
 /// in the published body), while writing 100,000 series takes a few milliseconds.
 fn write_family(out: &mut String, family: usize, s: &TargetStatus) {
     let name = TARGET_FAMILIES[family].0;
-    let labels = s.labels.all();
+    let labels = s.target.labels.all();
     let (resources, clients) = match &s.data {
         Some(d) => (&d.resources[..], &d.clients[..]),
         None => (&[][..], &[][..]),
@@ -246,7 +188,7 @@ fn write_family(out: &mut String, family: usize, s: &TargetStatus) {
                 };
                 if let Some(v) = v {
                     let quota = [("app_quota_id", c.app_quota_id.as_str())];
-                    line_with(out, name, s.labels.without_api(), &quota, v);
+                    line_with(out, name, s.target.labels.without_api(), &quota, v);
                 }
             }
         }
@@ -258,7 +200,7 @@ fn write_family(out: &mut String, family: usize, s: &TargetStatus) {
                     ("time_unit", c.time_unit.as_str()),
                     ("remark", c.remark.as_str()),
                 ];
-                line_with(out, name, s.labels.without_api(), &info, 1.0);
+                line_with(out, name, s.target.labels.without_api(), &info, 1.0);
             }
         }
         POLL_SUCCESS | POLL_DURATION => {
@@ -733,7 +675,7 @@ mod tests {
     #[test]
     fn renders_reuse_the_buffers_of_the_body_before() {
         let exposition = Exposition::default();
-        let snapshot = crate::snapshot::Snapshot::new();
+        let snapshot = crate::store::Snapshot::new();
         let counters = ApiCounters::default();
         let mut at = Vec::new();
         for _ in 0..4 {
@@ -822,7 +764,7 @@ impl Exposition {
     }
 
     /// Renders the snapshot now and publishes the result.
-    pub fn render_now(&self, snapshot: &crate::snapshot::Snapshot, counters: &ApiCounters) {
+    pub fn render_now(&self, snapshot: &crate::store::Snapshot, counters: &ApiCounters) {
         let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         let scratch = &mut *scratch;
         snapshot.view_into(&mut scratch.view);
@@ -867,7 +809,7 @@ impl Exposition {
     /// completes the first result of every target is not held back: readiness waits on it.
     pub async fn run(
         self: Arc<Self>,
-        snapshot: Arc<crate::snapshot::Snapshot>,
+        snapshot: Arc<crate::store::Snapshot>,
         counters: Arc<ApiCounters>,
         min_gap: std::time::Duration,
     ) {

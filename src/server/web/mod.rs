@@ -7,6 +7,9 @@
 //! parsed, bcrypt hashes parsed, header names and values checked) so that a bad file
 //! fails the start or the reload, never a request later.
 
+pub mod basic_auth;
+pub mod tls;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -20,8 +23,8 @@ use serde::de::{self, Deserializer, Visitor};
 use serde_saphyr::Spanned;
 use tokio_rustls::rustls::ServerConfig;
 
-use super::basic_auth::BasicAuth;
-use super::tls::{self, TlsSettings};
+use self::basic_auth::BasicAuth;
+use self::tls::TlsSettings;
 use crate::config::{ConfigError, ConfigIssue};
 
 /// The file as written: every key exporter-toolkit knows, spans kept for messages.

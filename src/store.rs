@@ -9,10 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
 
-use crate::render::TargetLabels;
-use crate::sample::PollOutput;
-use crate::target::Target;
-use crate::upstream::PollError;
+use crate::model::outcome::PollError;
+use crate::model::poll::PollOutput;
+use crate::model::target::Target;
 
 /// How the last poll of a target went.
 #[derive(Clone, Debug)]
@@ -38,14 +37,11 @@ pub struct TargetStatus {
     pub last_success: Option<SystemTime>,
     /// The last good data, until it is older than `max_staleness`.
     pub data: Option<Arc<PollOutput>>,
-    /// The target's labels in exposition form (they follow from its key, so they stay).
-    pub labels: TargetLabels,
 }
 
 impl TargetStatus {
     fn new(target: Arc<Target>) -> Self {
         TargetStatus {
-            labels: TargetLabels::of(&target),
             target,
             last_poll: None,
             last_success: None,
@@ -258,8 +254,8 @@ impl Snapshot {
 mod tests {
     use super::*;
     use crate::config::{Config, ProcessEnv};
+    use crate::model::target::{self, Shard};
     use crate::simulator::World;
-    use crate::target::{self, Shard};
 
     fn targets() -> Vec<Arc<Target>> {
         let yaml = World::demo().exporter_config_yaml("http://127.0.0.1:9", "1m");
@@ -277,7 +273,12 @@ mod tests {
         assert!(!s.all_polled());
         let now = SystemTime::now();
         let took = Duration::from_millis(5);
-        s.record_failure(&all[0].key, now, took, PollError::local("timeout", "slow"));
+        s.record_failure(
+            &all[0].key,
+            now,
+            took,
+            PollError::local(crate::model::outcome::ErrorCode::Timeout, "slow"),
+        );
         // A second result for the same target does not count twice.
         s.record_success(&all[0].key, now, took, PollOutput::default());
         assert!(!s.all_polled());
@@ -296,7 +297,12 @@ mod tests {
         s.set_targets(&all);
         assert!(!s.all_polled());
         for t in &all[2..] {
-            s.record_failure(&t.key, now, took, PollError::local("timeout", "slow"));
+            s.record_failure(
+                &t.key,
+                now,
+                took,
+                PollError::local(crate::model::outcome::ErrorCode::Timeout, "slow"),
+            );
         }
         assert!(s.all_polled());
         s.wait_all_polled().await;

@@ -11,17 +11,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use rand::Rng as _;
 use tokio::time::Instant;
 
 use crate::config::Secret;
-use crate::sample::Api;
-use crate::upstream::{ApiCounters, PollError, error};
+use crate::model::api::Service;
+use crate::model::outcome::{ErrorCode, PollError};
+use crate::upstream::backoff::{Backoff, Jitter};
+use crate::upstream::decode::value::parse_timestamp;
+use crate::upstream::transport::Transport;
 
-/// First back-off after a failed token request; doubles per failure.
-pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
-/// Longest back-off.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// After a failed token request: 5 s, doubling per failure up to 5 minutes, +-20%.
+pub const FAILURE_BACKOFF: Backoff = Backoff {
+    base: Duration::from_secs(5),
+    cap: Duration::from_secs(300),
+    jitter: Jitter::Scaled { lo: 0.8, hi: 1.2 },
+};
 
 /// What a token request needs.
 #[derive(Clone, Copy, Debug)]
@@ -84,8 +88,7 @@ impl TokenCache {
     /// callers for the same project wait for one request instead of each sending one.
     pub async fn token(
         &self,
-        http: &reqwest::Client,
-        counters: &ApiCounters,
+        transport: &Transport,
         login: IamLogin<'_>,
     ) -> Result<Secret, PollError> {
         let entry = self.entry(login.credential, login.project_id);
@@ -105,7 +108,7 @@ impl TokenCache {
             let mut e = st
                 .last_error
                 .clone()
-                .unwrap_or_else(|| PollError::local("iam", "IAM token request failed"));
+                .unwrap_or_else(|| PollError::local(ErrorCode::Iam, "IAM token request failed"));
             e.message = format!(
                 "{} (IAM token requests paused for {}s after {} failure(s))",
                 e.message,
@@ -114,7 +117,7 @@ impl TokenCache {
             );
             return Err(e);
         }
-        match request_token(http, counters, &login).await {
+        match request_token(transport, &login).await {
             Ok((value, lifetime)) => {
                 let now = Instant::now();
                 st.failures = 0;
@@ -135,10 +138,7 @@ impl TokenCache {
             }
             Err(e) => {
                 st.failures = st.failures.saturating_add(1);
-                let exp = BACKOFF_BASE.saturating_mul(1u32 << (st.failures - 1).min(16));
-                let backoff = exp
-                    .min(BACKOFF_MAX)
-                    .mul_f64(rand::rng().random_range(0.8..1.2));
+                let backoff = FAILURE_BACKOFF.delay(st.failures);
                 st.retry_at = Some(Instant::now() + backoff);
                 st.last_error = Some(e.clone());
                 tracing::warn!(
@@ -170,11 +170,12 @@ impl TokenCache {
     }
 }
 
-/// `POST {endpoint}/auth/tokens?nocatalog=true` with a project-scoped password identity.
-/// Returns the token (from `X-Subject-Token`) and its remaining lifetime.
+/// `POST {endpoint}/auth/tokens?nocatalog=true` with a project-scoped password identity,
+/// through the shared transport (its rate limit, concurrency cap, size limit, error
+/// decoding and counters, as `api="iam"`). Returns the token (from `X-Subject-Token`) and
+/// its remaining lifetime.
 async fn request_token(
-    http: &reqwest::Client,
-    counters: &ApiCounters,
+    transport: &Transport,
     login: &IamLogin<'_>,
 ) -> Result<(Secret, Duration), PollError> {
     let body = serde_json::json!({
@@ -194,80 +195,53 @@ async fn request_token(
         "{}/auth/tokens?nocatalog=true",
         login.endpoint.trim_end_matches('/')
     );
-    let result = http
-        .post(&url)
-        .timeout(login.timeout)
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/json;charset=utf8",
-        )
-        .body(body.to_string())
-        .send()
-        .await;
-    let resp = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let code = if e.is_timeout() {
-                "timeout"
-            } else if e.is_connect() {
-                "connect"
-            } else {
-                "http"
-            };
-            counters.count_request(Api::Iam, code);
-            counters.count_error(Api::Iam, code, 1);
-            return Err(PollError::local(
-                code,
-                format!("IAM token request to {url} failed: {e}"),
-            ));
-        }
-    };
-    let status = resp.status().as_u16();
-    counters.count_request(Api::Iam, &status.to_string());
-    let request_id = resp
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let token = resp
-        .headers()
+    let url = reqwest::Url::parse(&url)
+        .map_err(|e| PollError::local(ErrorCode::Config, format!("cannot build URL {url}: {e}")))?;
+    let mut req = reqwest::Request::new(reqwest::Method::POST, url);
+    *req.timeout_mut() = Some(login.timeout);
+    req.headers_mut().insert(
+        reqwest::header::CONTENT_TYPE,
+        reqwest::header::HeaderValue::from_static("application/json;charset=utf8"),
+    );
+    *req.body_mut() = Some(body.to_string().into());
+    let response = transport.send(Service::Iam, req).await.map_err(|mut e| {
+        e.message = if e.status.is_some() {
+            format!(
+                "IAM refused a token for user `{}` in domain `{}`: {}",
+                login.username, login.domain, e.message
+            )
+        } else {
+            format!(
+                "IAM token request to {} failed: {}",
+                login.endpoint, e.message
+            )
+        };
+        e
+    })?;
+    let token = response
+        .headers
         .get("x-subject-token")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let bytes = resp.bytes().await.unwrap_or_default();
-    if !(200..300).contains(&status) {
-        let decoded = error::decode_error_body(&bytes);
-        let code = decoded.code.unwrap_or_else(|| format!("http_{status}"));
-        counters.count_error(Api::Iam, &code, 1);
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        transport
+            .counters()
+            .count_error(Service::Iam, &ErrorCode::Decode, 1);
         return Err(PollError {
-            code,
-            status: Some(status),
-            message: format!(
-                "IAM refused a token for user `{}` in domain `{}`: {}",
-                login.username,
-                login.domain,
-                decoded.message.unwrap_or_default()
-            ),
-            request_id: request_id.or(decoded.request_id),
-        });
-    }
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
-        counters.count_error(Api::Iam, "decode", 1);
-        return Err(PollError {
-            code: "decode".into(),
-            status: Some(status),
+            code: ErrorCode::Decode,
+            status: Some(response.status),
             message: "IAM answered without an X-Subject-Token header".into(),
-            request_id,
+            request_id: response.request_id,
         });
     };
-    let expires_at = serde_json::from_slice::<serde_json::Value>(&bytes)
+    let expires_at = serde_json::from_slice::<serde_json::Value>(&response.body)
         .ok()
         .and_then(|v| {
             v.pointer("/token/expires_at")
                 .and_then(|e| e.as_str())
                 .map(str::to_string)
         })
-        .and_then(|s| crate::value::parse_timestamp(&s).ok());
+        .and_then(|s| parse_timestamp(&s).ok());
     let lifetime = match expires_at {
         Some(at) => {
             let now = SystemTime::now()
@@ -279,5 +253,5 @@ async fn request_token(
         // No readable expiry: assume IAM's documented 24 hours.
         None => Duration::from_secs(24 * 3600),
     };
-    Ok((Secret::new(token), lifetime))
+    Ok((Secret::new(token.to_string()), lifetime))
 }

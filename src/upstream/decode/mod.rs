@@ -5,13 +5,14 @@
 //! document fails the whole poll ([`DecodeError`], local error code `decode`), while one
 //! unreadable figure only drops its own series (a [`ValueError`] in the poll output).
 
+pub mod value;
+
 use std::collections::HashMap;
 use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::sample::{PollOutput, ResourceQuota, ValueError};
-use crate::value;
+use crate::model::poll::{PollOutput, ResourceQuota, ValueError};
 
 /// Longest upstream message kept, in characters: enough for any real `error_msg`, short
 /// enough that a misbehaving upstream cannot flood the logs or the landing page.
@@ -478,7 +479,7 @@ mod tests {
     #[test]
     fn error_body_fixtures() {
         assert_eq!(
-            decode_error_body(include_bytes!("../../tests/fixtures/error_apig.json")),
+            decode_error_body(include_bytes!("../../../tests/fixtures/error_apig.json")),
             body(
                 Some("APIG.1002"),
                 Some("Incorrect token or token resolution failed"),
@@ -486,7 +487,7 @@ mod tests {
             )
         );
         assert_eq!(
-            decode_error_body(include_bytes!("../../tests/fixtures/error_iam.json")),
+            decode_error_body(include_bytes!("../../../tests/fixtures/error_iam.json")),
             body(
                 Some("401"),
                 Some("The request you have made requires authentication."),
@@ -494,7 +495,7 @@ mod tests {
             )
         );
         assert_eq!(
-            decode_error_body(include_bytes!("../../tests/fixtures/error_html.html")),
+            decode_error_body(include_bytes!("../../../tests/fixtures/error_html.html")),
             body(None, Some("502 Bad Gateway"), None)
         );
     }
@@ -652,14 +653,14 @@ mod tests {
 
     /// Every fixture, decoder and error body alike.
     const FIXTURES: [&[u8]; 8] = [
-        include_bytes!("../../tests/fixtures/roma_livedata.json"),
-        include_bytes!("../../tests/fixtures/roma_app_quota.json"),
-        include_bytes!("../../tests/fixtures/roma_app_quota_created.json"),
-        include_bytes!("../../tests/fixtures/roma_app_quotas_list.json"),
-        include_bytes!("../../tests/fixtures/eventgrid_quotas.json"),
-        include_bytes!("../../tests/fixtures/gaussdb_project_quotas.json"),
-        include_bytes!("../../tests/fixtures/error_apig.json"),
-        include_bytes!("../../tests/fixtures/error_iam.json"),
+        include_bytes!("../../../tests/fixtures/roma_livedata.json"),
+        include_bytes!("../../../tests/fixtures/roma_app_quota.json"),
+        include_bytes!("../../../tests/fixtures/roma_app_quota_created.json"),
+        include_bytes!("../../../tests/fixtures/roma_app_quotas_list.json"),
+        include_bytes!("../../../tests/fixtures/eventgrid_quotas.json"),
+        include_bytes!("../../../tests/fixtures/gaussdb_project_quotas.json"),
+        include_bytes!("../../../tests/fixtures/error_apig.json"),
+        include_bytes!("../../../tests/fixtures/error_iam.json"),
     ];
 
     /// Feeds `input` to every decoder; a panic fails the test with the input shown.
@@ -681,7 +682,7 @@ mod tests {
 
     #[test]
     fn no_decoder_panics_on_truncated_fixtures() {
-        let html: &[u8] = include_bytes!("../../tests/fixtures/error_html.html");
+        let html: &[u8] = include_bytes!("../../../tests/fixtures/error_html.html");
         for fixture in FIXTURES.iter().chain([&html]) {
             for end in 0..=fixture.len() {
                 feed_all(&fixture[..end]);

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::value::TimeUnit;
+use crate::upstream::decode::value::TimeUnit;
 
 /// The body of `POST /v2/{project_id}/apic/instances/{instance_id}/app-quotas`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -13,8 +13,9 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderValue;
 
+use super::transport::Transport;
 use crate::config::{Credential, NamedCredential, Project, Secret};
-use crate::upstream::{ApiCounters, PollError};
+use crate::model::outcome::{ErrorCode, PollError};
 
 /// What was put on a request; tells the caller whether a 401 is worth a refresh.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,15 +31,14 @@ pub enum Applied {
 /// Adds credentials to outgoing requests; owns the IAM token cache.
 #[derive(Debug)]
 pub struct Authenticator {
-    http: reqwest::Client,
-    counters: Arc<ApiCounters>,
+    transport: Arc<Transport>,
     tokens: iam::TokenCache,
 }
 
 fn token_header(value: &str, credential: &str) -> Result<HeaderValue, PollError> {
     let mut v = HeaderValue::from_str(value).map_err(|_| {
         PollError::local(
-            "auth",
+            ErrorCode::Auth,
             format!("the token of credential `{credential}` contains characters not allowed in an HTTP header"),
         )
     })?;
@@ -47,11 +47,10 @@ fn token_header(value: &str, credential: &str) -> Result<HeaderValue, PollError>
 }
 
 impl Authenticator {
-    /// An authenticator sending IAM requests with `http` and counting them in `counters`.
-    pub fn new(http: reqwest::Client, counters: Arc<ApiCounters>) -> Self {
+    /// An authenticator sending its IAM requests through `transport`.
+    pub fn new(transport: Arc<Transport>) -> Self {
         Authenticator {
-            http,
-            counters,
+            transport,
             tokens: iam::TokenCache::default(),
         }
     }
@@ -87,7 +86,7 @@ impl Authenticator {
                 )
                 .map_err(|_| {
                     PollError::local(
-                        "auth",
+                        ErrorCode::Auth,
                         format!(
                             "credential `{}` holds characters not allowed in an HTTP header",
                             credential.name
@@ -105,8 +104,7 @@ impl Authenticator {
                 let token = self
                     .tokens
                     .token(
-                        &self.http,
-                        &self.counters,
+                        &self.transport,
                         iam::IamLogin {
                             credential: &credential.name,
                             endpoint: iam_endpoint,

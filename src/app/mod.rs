@@ -7,15 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{AppQuotaCommand, Cli, Command, CreateAppQuota};
+use crate::config::AppQuotaSelection;
 use crate::config::{Config, Credential, ProcessEnv};
-use crate::render::Exposition;
+use crate::exposition::Exposition;
+use crate::model::outcome::ApiCounters;
+use crate::model::target::Job;
+use crate::model::target::{self, Target};
 use crate::scheduler::{self, Scheduler};
-use crate::server::web_config::{WebConfig, WebState};
+use crate::server::web::{WebConfig, WebState};
 use crate::server::{self, AppState, ServerLimits};
 use crate::simulator::{Simulator, World};
-use crate::snapshot::Snapshot;
-use crate::target::{self, Target};
-use crate::upstream::{ApiCounters, ClientSettings, UpstreamClient};
+use crate::store::Snapshot;
+use crate::upstream::{ClientSettings, UpstreamClient};
 
 /// How long in-flight requests may take after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -415,14 +418,16 @@ pub fn describe(config: &Config, targets: &[Arc<Target>], cli: &Cli) -> String {
     }
     let _ = writeln!(s, "targets (shard {}): {}", cli.shard, targets.len());
     for t in targets {
-        let extra = match (&t.app_quotas, t.api) {
-            (crate::config::AppQuotaSelection::Discover, crate::sample::Api::RomaAppQuota) => {
-                " app_quotas=discover".to_string()
-            }
-            (crate::config::AppQuotaSelection::Ids(ids), _) => {
-                format!(" app_quotas={}", ids.join(","))
-            }
-            _ if !t.eventgrid_types.is_empty() => format!(" types={}", t.eventgrid_types.join(",")),
+        let extra = match &t.job {
+            Job::RomaAppQuota {
+                app_quotas: AppQuotaSelection::Discover,
+                ..
+            } => " app_quotas=discover".to_string(),
+            Job::RomaAppQuota {
+                app_quotas: AppQuotaSelection::Ids(ids),
+                ..
+            } => format!(" app_quotas={}", ids.join(",")),
+            Job::Eventgrid { types } if !types.is_empty() => format!(" types={}", types.join(",")),
             _ => String::new(),
         };
         let _ = writeln!(s, "  {} {}{}", t.key, t.base_url, extra);
@@ -478,7 +483,7 @@ async fn run_simulator(
 
 /// `app-quota create`: validate locally, then POST with the project's credentials.
 async fn create_app_quota(cli: &Cli, args: &CreateAppQuota) -> ExitCode {
-    let quota = crate::appquota::NewAppQuota {
+    let quota = crate::upstream::appquota::NewAppQuota {
         name: args.name.clone(),
         call_limits: args.call_limits,
         time_unit: args.time_unit.trim().to_ascii_uppercase(),
@@ -487,7 +492,10 @@ async fn create_app_quota(cli: &Cli, args: &CreateAppQuota) -> ExitCode {
         remark: args.remark.clone(),
     };
     if let Err(problems) = quota.validate() {
-        eprint!("{}", crate::appquota::describe_problems(&problems));
+        eprint!(
+            "{}",
+            crate::upstream::appquota::describe_problems(&problems)
+        );
         return ExitCode::from(2);
     }
     let config = match Config::load(&cli.config_file) {

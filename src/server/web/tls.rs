@@ -15,7 +15,7 @@ use tokio_rustls::rustls::{
     SupportedCipherSuite, SupportedProtocolVersion,
 };
 
-use super::web_config::{FileTlsConfig, WebValidator, at};
+use super::{FileTlsConfig, WebValidator, at};
 use serde_saphyr::Spanned;
 
 /// What [`build`] produces.

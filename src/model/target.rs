@@ -3,34 +3,105 @@
 //! A target is ROMA livedata per instance, ROMA client quotas per instance, EventGrid per
 //! project, GaussDB for MySQL per project. Its key is stable across restarts and reloads,
 //! so schedules and data survive a reload, and `--shard I/N` can split targets by a hash.
+//! Its labels are written once, here, in exposition form.
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use super::api::Api;
+use super::labels::TargetLabels;
 use crate::config::{AppQuotaSelection, Config, PollSettings, Project};
-use crate::sample::Api;
 
 /// One API call set to poll.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Target {
     /// Stable identity: `api/project_id[/instance_id]`.
     pub key: String,
-    /// Which API.
-    pub api: Api,
     /// The project it belongs to (credentials, endpoints, settings).
     pub project: Arc<Project>,
-    /// ROMA instance id; empty for project-level APIs.
-    pub instance_id: String,
     /// Base URL of the API host.
     pub base_url: String,
-    /// For [`Api::RomaAppQuota`]: discover or fixed ids.
-    pub app_quotas: AppQuotaSelection,
-    /// For [`Api::Eventgrid`]: quota types to ask for (empty: all).
-    pub eventgrid_types: Vec<String>,
+    /// What to poll, with what only that API needs.
+    pub job: Job,
+    /// The target's labels in exposition form (they follow from its key, so they stay).
+    pub labels: TargetLabels,
+}
+
+/// What a target polls: one variant per API, each with what only that API needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Job {
+    /// ROMA Connect livedata quota of one instance.
+    RomaLivedata {
+        /// Instance id.
+        instance_id: String,
+    },
+    /// ROMA Connect client quotas of one instance.
+    RomaAppQuota {
+        /// Instance id.
+        instance_id: String,
+        /// Discover every client quota, or fixed ids.
+        app_quotas: AppQuotaSelection,
+    },
+    /// EventGrid tenant quotas of a project.
+    Eventgrid {
+        /// Quota types to ask for (upper-case; empty: all).
+        types: Vec<String>,
+    },
+    /// GaussDB for MySQL tenant quotas of a project.
+    GaussdbMysql,
+}
+
+impl Job {
+    /// Which API this job polls.
+    pub fn api(&self) -> Api {
+        match self {
+            Job::RomaLivedata { .. } => Api::RomaLivedata,
+            Job::RomaAppQuota { .. } => Api::RomaAppQuota,
+            Job::Eventgrid { .. } => Api::Eventgrid,
+            Job::GaussdbMysql => Api::GaussdbMysql,
+        }
+    }
+
+    /// The ROMA instance id; `None` for project-level APIs.
+    pub fn instance_id(&self) -> Option<&str> {
+        match self {
+            Job::RomaLivedata { instance_id } | Job::RomaAppQuota { instance_id, .. } => {
+                Some(instance_id)
+            }
+            Job::Eventgrid { .. } | Job::GaussdbMysql => None,
+        }
+    }
 }
 
 impl Target {
+    /// A target of `project` for `job` at `base_url`; its key and labels follow from these.
+    pub fn new(project: Arc<Project>, base_url: &str, job: Job) -> Target {
+        let api = job.api();
+        let key = match job.instance_id() {
+            Some(instance) => format!("{}/{}/{}", api.as_str(), project.id, instance),
+            None => format!("{}/{}", api.as_str(), project.id),
+        };
+        let labels = TargetLabels::new(api.as_str(), &project.id, job.instance_id());
+        Target {
+            key,
+            project,
+            base_url: base_url.to_string(),
+            job,
+            labels,
+        }
+    }
+
+    /// Which API.
+    pub fn api(&self) -> Api {
+        self.job.api()
+    }
+
+    /// The ROMA instance id; empty for project-level APIs.
+    pub fn instance_id(&self) -> &str {
+        self.job.instance_id().unwrap_or_default()
+    }
+
     /// Poll settings (interval, timeout, staleness) of this target.
     pub fn settings(&self) -> PollSettings {
         self.project.settings
@@ -113,65 +184,31 @@ pub fn targets(config: &Config, shard: Shard) -> Vec<Arc<Target>> {
     let mut out = Vec::new();
     for p in &config.projects {
         let project = Arc::new(p.clone());
-        let mut push = |api: Api,
-                        instance_id: &str,
-                        base_url: &str,
-                        app_quotas: AppQuotaSelection,
-                        types: Vec<String>| {
-            let key = if instance_id.is_empty() {
-                format!("{}/{}", api.as_str(), project.id)
-            } else {
-                format!("{}/{}/{}", api.as_str(), project.id, instance_id)
-            };
-            if shard.owns(&key) {
-                out.push(Arc::new(Target {
-                    key,
-                    api,
-                    project: project.clone(),
-                    instance_id: instance_id.to_string(),
-                    base_url: base_url.to_string(),
-                    app_quotas,
-                    eventgrid_types: types,
-                }));
+        let mut push = |base_url: &str, job: Job| {
+            let target = Target::new(project.clone(), base_url, job);
+            if shard.owns(&target.key) {
+                out.push(Arc::new(target));
             }
         };
         for inst in &p.roma_instances {
             if inst.livedata {
-                push(
-                    Api::RomaLivedata,
-                    &inst.id,
-                    &p.endpoints.roma,
-                    AppQuotaSelection::None,
-                    Vec::new(),
-                );
+                let instance_id = inst.id.clone();
+                push(&p.endpoints.roma, Job::RomaLivedata { instance_id });
             }
             if inst.app_quotas != AppQuotaSelection::None {
-                push(
-                    Api::RomaAppQuota,
-                    &inst.id,
-                    &p.endpoints.roma,
-                    inst.app_quotas.clone(),
-                    Vec::new(),
-                );
+                let job = Job::RomaAppQuota {
+                    instance_id: inst.id.clone(),
+                    app_quotas: inst.app_quotas.clone(),
+                };
+                push(&p.endpoints.roma, job);
             }
         }
         if let Some(types) = &p.eventgrid {
-            push(
-                Api::Eventgrid,
-                "",
-                &p.endpoints.eventgrid,
-                AppQuotaSelection::None,
-                types.clone(),
-            );
+            let types = types.clone();
+            push(&p.endpoints.eventgrid, Job::Eventgrid { types });
         }
         if p.gaussdb_mysql {
-            push(
-                Api::GaussdbMysql,
-                "",
-                &p.endpoints.gaussdb_mysql,
-                AppQuotaSelection::None,
-                Vec::new(),
-            );
+            push(&p.endpoints.gaussdb_mysql, Job::GaussdbMysql);
         }
     }
     out

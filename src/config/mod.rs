@@ -1339,7 +1339,7 @@ projects:
 
     #[test]
     fn the_shipped_example_is_valid() {
-        let text = include_str!("../config/huaweicloud-quota-exporter.yaml");
+        let text = include_str!("../../config/huaweicloud-quota-exporter.yaml");
         let c = load(text).expect("example config must load");
         assert_eq!(c.projects.len(), 2);
         assert_eq!(

@@ -4,42 +4,6 @@
 //! page read them. A figure that could not be read is `None` plus an entry in
 //! [`PollOutput::value_errors`]: the series is dropped, never replaced by a made-up 0.
 
-use std::fmt;
-
-/// The upstream API a target polls; rendered as the `api` label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Api {
-    /// ROMA Connect custom backend quota (`livedata-quota`), one target per instance.
-    RomaLivedata,
-    /// ROMA Connect client quotas (`app-quotas`), one target per instance.
-    RomaAppQuota,
-    /// EventGrid tenant quotas, one target per project.
-    Eventgrid,
-    /// GaussDB for MySQL tenant quotas, one target per project.
-    GaussdbMysql,
-    /// IAM token requests (not a polled target; used for request and error counters).
-    Iam,
-}
-
-impl Api {
-    /// The `api` label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Api::RomaLivedata => "roma_livedata",
-            Api::RomaAppQuota => "roma_app_quota",
-            Api::Eventgrid => "eventgrid",
-            Api::GaussdbMysql => "gaussdb_mysql",
-            Api::Iam => "iam",
-        }
-    }
-}
-
-impl fmt::Display for Api {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Limit and usage of one resource (`huaweicloud_quota_limit`, `_used`, `_limit_max`, `_limit_min`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ResourceQuota {

@@ -1,0 +1,8 @@
+//! The domain model every later step shares: which API, which target, what a poll
+//! produced and how it ended. Depends on `config` only.
+
+pub mod api;
+pub mod labels;
+pub mod outcome;
+pub mod poll;
+pub mod target;
