@@ -5,6 +5,7 @@
 //! module does the I/O around them and turns every failure into a [`PollError`] that keeps
 //! the upstream `error_code` and `X-Request-Id`.
 
+pub mod endpoints;
 pub mod error;
 pub mod eventgrid;
 pub mod gaussdb;
