@@ -203,12 +203,13 @@ impl AuthorizationHeader {
 }
 
 /// What a signed request is for: a project's API (the path names the project; an
-/// `X-Project-Id` header must match it) or a global service of the account `domain_id`
-/// (IAM: a signed `X-Domain-Id` of that account is required).
+/// `X-Project-Id` header must match it) or a global service of the account `id` (IAM: a
+/// signed `X-Domain-Id` of that account; `required: false` for `GET /v3/auth/domains`, which
+/// clients call to learn the id, where a sent one must still match).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Scope<'a> {
     Project(&'a str),
-    Domain(&'a str),
+    Domain { id: &'a str, required: bool },
 }
 
 /// Verifies a signed request to a route of `project` against the world's `keys`, with the
@@ -296,9 +297,16 @@ pub(crate) fn verify_scoped<'k>(
                 }
             }
         }
-        Scope::Domain(domain_id) => {
+        Scope::Domain {
+            id: domain_id,
+            required,
+        } => {
             let Some(sent) = header(request.headers, "x-domain-id") else {
-                return Err(Refusal::DomainIdMissing);
+                return if required {
+                    Err(Refusal::DomainIdMissing)
+                } else {
+                    Ok(key)
+                };
             };
             if !auth.signs("x-domain-id") {
                 return Err(Refusal::Unsigned("x-domain-id"));

@@ -131,12 +131,14 @@ pub(crate) fn authorize(
 /// Checks the credentials of a request to one of IAM's global routes (`/v3/auth/projects`,
 /// `/v3/auth/domains`): a static token, an unexpired token the IAM stub issued (scoped to the
 /// domain or to a project: both may list), or an AK/SK signature with the account's
-/// `X-Domain-Id`. Token failures answer in IAM's shape; signature failures as the gateway
-/// does (`APIG.0301`).
+/// `X-Domain-Id` (optional when `domain_id_required` is false: the domain list is how
+/// clients learn it). Token failures answer in IAM's shape; signature failures as the
+/// gateway does (`APIG.0301`).
 pub(crate) fn authorize_global(
     world: &World,
     tokens: &TokenStore,
     request: &RequestView<'_>,
+    domain_id_required: bool,
 ) -> Result<(), Reply> {
     let unauthorized = || Reply::standard_error(ErrorStyle::Iam, StatusCode::UNAUTHORIZED);
     let token = request
@@ -155,7 +157,10 @@ pub(crate) fn authorize_global(
         return aksk::verify_scoped(
             &world.aksk,
             request,
-            aksk::Scope::Domain(&world.iam.domain_id),
+            aksk::Scope::Domain {
+                id: &world.iam.domain_id,
+                required: domain_id_required,
+            },
             OffsetDateTime::now_utc(),
         )
         .map(|_| ())

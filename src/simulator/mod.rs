@@ -604,15 +604,14 @@ fn dispatch(state: &State, route: &Route, request: &RequestView<'_>, style: Erro
         Route::Eventgrid { project } => eventgrid::quotas(&world, project, &query, elapsed),
         Route::Gaussdb { project } => gaussdb::quotas(&world, project, &query, elapsed),
         Route::IamTokens => iam::issue_token(&world, &state.tokens, request.body),
-        Route::IamProjects | Route::IamDomains => {
-            match iam::authorize_global(&world, &state.tokens, request) {
-                Err(reply) => reply,
-                Ok(()) if *route == Route::IamProjects => {
-                    discovery::projects(&world, request.headers)
-                }
-                Ok(()) => discovery::domains(&world, request.headers),
-            }
-        }
+        Route::IamProjects => match iam::authorize_global(&world, &state.tokens, request, true) {
+            Ok(()) => discovery::projects(&world, request.headers),
+            Err(reply) => reply,
+        },
+        Route::IamDomains => match iam::authorize_global(&world, &state.tokens, request, false) {
+            Ok(()) => discovery::domains(&world, request.headers),
+            Err(reply) => reply,
+        },
         Route::MetadataToken => {
             credentials::metadata_token(&world, &state.credentials, request.headers)
         }
