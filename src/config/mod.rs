@@ -15,6 +15,11 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
+pub mod discovery;
+pub mod regions;
+
+pub use self::discovery::{Discovery, FileDiscovery, FileRomaInstances, RomaDiscovery};
+
 /// A secret (token, secret key, password). `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -286,9 +291,18 @@ fn default_true() -> bool {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileRoma {
-    /// Instances to poll.
+    /// Instances to poll: a list, or `discover` (the project's `RUNNING` instances).
     #[serde(default)]
-    pub instances: Vec<FileRomaInstance>,
+    pub instances: FileRomaInstances,
+    /// With `instances: discover`: only instances whose name matches one of these regexes.
+    #[serde(default)]
+    pub include_instances: Vec<Spanned<String>>,
+    /// With `instances: discover`: client quotas per instance, `discover` or `none`.
+    #[serde(default)]
+    pub app_quotas: AppQuotaSelection,
+    /// With `instances: discover`: poll each instance's livedata quota. Default true.
+    #[serde(default = "default_true")]
+    pub livedata: bool,
 }
 
 /// The `eventgrid:` block of a project; present means enabled.
@@ -345,7 +359,10 @@ pub struct FileConfig {
     #[serde(default)]
     pub credentials: BTreeMap<String, FileCredential>,
     /// The projects to poll.
-    pub projects: Spanned<Vec<FileProject>>,
+    pub projects: Option<Spanned<Vec<FileProject>>>,
+    /// Credentials whose projects and instances are found, and kept current, by listing them.
+    #[serde(default)]
+    pub discovery: Vec<FileDiscovery>,
 }
 
 /// How a request is authenticated.
@@ -448,6 +465,8 @@ pub struct Project {
     pub endpoints: Endpoints,
     /// ROMA instances.
     pub roma_instances: Vec<RomaInstance>,
+    /// `roma: {instances: discover}`: the instances are listed at every discovery refresh.
+    pub roma_discovery: Option<RomaDiscovery>,
     /// EventGrid enabled, with optional type filter (upper-case).
     pub eventgrid: Option<Vec<String>>,
     /// GaussDB for MySQL enabled.
@@ -471,6 +490,10 @@ pub struct Config {
     pub max_response_bytes: usize,
     /// The projects.
     pub projects: Vec<Project>,
+    /// The `discovery:` entries.
+    pub discovery: Vec<Discovery>,
+    /// What is valid but suspicious (unverified endpoints, APIs a region does not offer).
+    pub warnings: Vec<ConfigIssue>,
 }
 
 /// Default poll interval.
@@ -582,6 +605,7 @@ impl Config {
             path,
             secrets,
             issues: Vec::new(),
+            warnings: Vec::new(),
         }
         .validate(file)
     }
@@ -612,6 +636,7 @@ struct Validator<'a> {
     path: &'a Path,
     secrets: &'a dyn SecretSource,
     issues: Vec<ConfigIssue>,
+    warnings: Vec<ConfigIssue>,
 }
 
 fn at<T>(s: &Spanned<T>) -> (u64, u64) {
@@ -686,16 +711,27 @@ impl Validator<'_> {
             }
         }
 
-        if file.projects.value.is_empty() {
+        let file_projects: &[FileProject] = file.projects.as_ref().map_or(&[], |p| &p.value);
+        if file_projects.is_empty() && file.discovery.is_empty() {
+            let pos = file.projects.as_ref().map_or((1, 1), at);
             self.issue(
-                at(&file.projects),
-                "`projects` is empty: list at least one project to poll",
+                pos,
+                "`projects` is empty: list at least one project to poll, or add a `discovery:` entry",
             );
         }
+        let written: Vec<&str> = file.credentials.keys().map(String::as_str).collect();
+        let discovery = discovery::validate(
+            &file.discovery,
+            &credentials,
+            &written,
+            defaults,
+            &mut self.issues,
+            &mut self.warnings,
+        );
         let mut projects = Vec::new();
         let mut seen_projects: HashMap<String, u64> = HashMap::new();
         let mut seen_instances: HashMap<(String, String), u64> = HashMap::new();
-        for p in &file.projects.value {
+        for p in file_projects {
             let id = p.id.value.trim().to_string();
             if !valid_id(&id) {
                 self.issue(
@@ -740,8 +776,13 @@ impl Validator<'_> {
                 .unwrap_or_default();
             let endpoints = self.endpoints(p, &region);
             let mut roma_instances = Vec::new();
-            if let Some(roma) = &p.roma {
-                for inst in &roma.instances {
+            let roma_discovery = p.roma.as_ref().and_then(|r| self.roma_discovery(r, &p.id));
+            let listed = match p.roma.as_ref().map(|r| &r.instances) {
+                Some(FileRomaInstances::List(list)) => &list[..],
+                _ => &[],
+            };
+            {
+                for inst in listed {
                     let iid = inst.id.value.trim().to_string();
                     if !valid_id(&iid) {
                         self.issue(
@@ -836,6 +877,7 @@ impl Validator<'_> {
                     credential,
                     endpoints,
                     roma_instances,
+                    roma_discovery,
                     eventgrid,
                     gaussdb_mysql: p.gaussdb_mysql.is_some(),
                     settings,
@@ -856,7 +898,36 @@ impl Validator<'_> {
             retries,
             max_response_bytes,
             projects,
+            discovery,
+            warnings: self.warnings,
         })
+    }
+
+    /// `roma: {instances: discover}` of a configured project; the discovery-only keys
+    /// are an error next to a list of instances.
+    fn roma_discovery(&mut self, roma: &FileRoma, id: &Spanned<String>) -> Option<RomaDiscovery> {
+        match &roma.instances {
+            FileRomaInstances::Discover => {
+                let include_instances =
+                    discovery::patterns("include_instances", &roma.include_instances, &mut self.issues);
+                let app_quotas =
+                    discovery::discovered_app_quotas(&roma.app_quotas, at(id), &mut self.issues);
+                Some(RomaDiscovery {
+                    include_instances,
+                    app_quotas,
+                    livedata: roma.livedata,
+                })
+            }
+            FileRomaInstances::List(_) => {
+                if let Some(first) = roma.include_instances.first() {
+                    self.issue(
+                        at(first),
+                        "include_instances needs `instances: discover`: with a list, every listed instance is polled",
+                    );
+                }
+                None
+            }
+        }
     }
 
     fn endpoints(&mut self, p: &FileProject, region: &str) -> Option<Endpoints> {
@@ -864,7 +935,8 @@ impl Validator<'_> {
         let mut pick = |this: &mut Self,
                         given: &Option<Spanned<String>>,
                         key: &str,
-                        derive: &dyn Fn(&str) -> String| {
+                        service: regions::Service,
+                        needed: bool| {
             match given {
                 Some(s) => match check_url(&s.value) {
                     Ok(u) => u,
@@ -885,7 +957,7 @@ impl Validator<'_> {
                     ok = false;
                     String::new()
                 }
-                None => derive(region),
+                None => this.derive(service, region, needed.then_some((key, &p.id))),
             }
         };
         // Derived from the region whenever there is one (app-quota create needs ROMA even
@@ -894,34 +966,44 @@ impl Validator<'_> {
                             given: &Option<Spanned<String>>,
                             needed: bool,
                             key: &str,
-                            derive: &dyn Fn(&str) -> String| {
+                            service: regions::Service| {
             if needed || given.is_some() || !region.is_empty() {
-                pick(this, given, key, derive)
+                pick(this, given, key, service, needed)
             } else {
                 String::new()
             }
         };
-        let roma = endpoint(self, &p.endpoints.roma, p.roma.is_some(), "roma", &|r| {
-            format!("https://roma.{r}.myhuaweicloud.com")
-        });
+        let roma = endpoint(
+            self,
+            &p.endpoints.roma,
+            p.roma.is_some(),
+            "roma",
+            regions::Service::Roma,
+        );
         let eventgrid = endpoint(
             self,
             &p.endpoints.eventgrid,
             p.eventgrid.is_some(),
             "eventgrid",
-            &|r| format!("https://eg.{r}.myhuaweicloud.com"),
+            regions::Service::EventGrid,
         );
         let gaussdb_mysql = endpoint(
             self,
             &p.endpoints.gaussdb_mysql,
             p.gaussdb_mysql.is_some(),
             "gaussdb_mysql",
-            &derive_gaussdb,
+            regions::Service::GaussDbMysql,
         );
         let iam = match &p.endpoints.iam {
-            Some(_) => pick(self, &p.endpoints.iam, "iam", &|_| String::new()),
+            Some(_) => pick(self, &p.endpoints.iam, "iam", regions::Service::Iam, false),
             None if region.is_empty() => String::new(),
-            None => derive_iam(region),
+            None => match regions::endpoint(regions::Service::Iam, region) {
+                regions::Lookup::NotOffered => regions::global_iam(regions::cloud_of(region))
+                    .url()
+                    .map(|u| format!("{u}/v3"))
+                    .unwrap_or_default(),
+                found => found.url().map(|u| format!("{u}/v3")).unwrap_or_default(),
+            },
         };
         ok.then_some(Endpoints {
             roma,
@@ -929,6 +1011,51 @@ impl Validator<'_> {
             gaussdb_mysql,
             iam,
         })
+    }
+
+    /// The endpoint of `service` in `region` from the SDK region tables (see
+    /// [`regions`]). `polled` names the API key and project when the API is polled: an
+    /// unverified pattern, or a region that does not offer the API (empty: not polled),
+    /// is then a warning.
+    fn derive(
+        &mut self,
+        service: regions::Service,
+        region: &str,
+        polled: Option<(&str, &Spanned<String>)>,
+    ) -> String {
+        match (regions::endpoint(service, region), polled) {
+            (regions::Lookup::Known(u), _) => u.to_string(),
+            (regions::Lookup::Pattern(u), Some((key, id))) => {
+                self.warn(
+                    at(id),
+                    format!(
+                        "project `{}`: region `{region}` is in no SDK region table; {key} endpoint {u} is derived from the usual pattern, set endpoints.{key} if it is wrong",
+                        id.value
+                    ),
+                );
+                u
+            }
+            (regions::Lookup::Pattern(u), None) => u,
+            (regions::Lookup::NotOffered, Some((key, id))) => {
+                self.warn(
+                    at(id),
+                    format!(
+                        "project `{}`: {key} is not offered in region `{region}` (SDK region tables): it is not polled; set endpoints.{key} to poll it anyway",
+                        id.value
+                    ),
+                );
+                String::new()
+            }
+            (regions::Lookup::NotOffered, None) => String::new(),
+        }
+    }
+
+    fn warn(&mut self, pos: (u64, u64), message: impl Into<String>) {
+        self.warnings.push(ConfigIssue {
+            line: pos.0,
+            column: pos.1,
+            message: message.into(),
+        });
     }
 
     fn credential(&mut self, name: &str, c: &FileCredential) -> Option<Credential> {
@@ -1208,25 +1335,6 @@ pub fn check_url(raw: &str) -> Result<String, String> {
         return Err("URLs must not carry user:password; use `credentials:`".to_string());
     }
     Ok(s.trim_end_matches('/').to_string())
-}
-
-fn derive_gaussdb(region: &str) -> String {
-    if region.starts_with("eu-de") || region.starts_with("eu-nl") || region.starts_with("eu-ch2") {
-        return format!("https://gaussdb-mysql.{region}.otc.t-systems.com");
-    }
-    match region {
-        "tr-west-1" | "ap-southeast-1" | "ap-southeast-2" => {
-            format!("https://gaussdbformysql.{region}.myhuaweicloud.com")
-        }
-        _ => format!("https://gaussdb.{region}.myhuaweicloud.com"),
-    }
-}
-
-fn derive_iam(region: &str) -> String {
-    if region.starts_with("eu-de") || region.starts_with("eu-nl") || region.starts_with("eu-ch2") {
-        return format!("https://iam.{region}.otc.t-systems.com/v3");
-    }
-    format!("https://iam.{region}.myhuaweicloud.com/v3")
 }
 
 #[cfg(test)]

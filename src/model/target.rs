@@ -181,35 +181,44 @@ impl Shard {
 
 /// Every target of a config that this shard owns, in a stable order.
 pub fn targets(config: &Config, shard: Shard) -> Vec<Arc<Target>> {
+    config
+        .projects
+        .iter()
+        .flat_map(|p| project_targets(Arc::new(p.clone())))
+        .filter(|t| shard.owns(&t.key))
+        .map(Arc::new)
+        .collect()
+}
+
+/// Every target of one project (configured or discovered), in a stable order. An API whose
+/// endpoint is empty (its region does not offer it) has none.
+pub fn project_targets(project: Arc<Project>) -> Vec<Target> {
+    let p = &*project;
     let mut out = Vec::new();
-    for p in &config.projects {
-        let project = Arc::new(p.clone());
-        let mut push = |base_url: &str, job: Job| {
-            let target = Target::new(project.clone(), base_url, job);
-            if shard.owns(&target.key) {
-                out.push(Arc::new(target));
-            }
-        };
-        for inst in &p.roma_instances {
-            if inst.livedata {
-                let instance_id = inst.id.clone();
-                push(&p.endpoints.roma, Job::RomaLivedata { instance_id });
-            }
-            if inst.app_quotas != AppQuotaSelection::None {
-                let job = Job::RomaAppQuota {
-                    instance_id: inst.id.clone(),
-                    app_quotas: inst.app_quotas.clone(),
-                };
-                push(&p.endpoints.roma, job);
-            }
+    let mut push = |base_url: &str, job: Job| {
+        if !base_url.is_empty() {
+            out.push(Target::new(project.clone(), base_url, job));
         }
-        if let Some(types) = &p.eventgrid {
-            let types = types.clone();
-            push(&p.endpoints.eventgrid, Job::Eventgrid { types });
+    };
+    for inst in &p.roma_instances {
+        if inst.livedata {
+            let instance_id = inst.id.clone();
+            push(&p.endpoints.roma, Job::RomaLivedata { instance_id });
         }
-        if p.gaussdb_mysql {
-            push(&p.endpoints.gaussdb_mysql, Job::GaussdbMysql);
+        if inst.app_quotas != AppQuotaSelection::None {
+            let job = Job::RomaAppQuota {
+                instance_id: inst.id.clone(),
+                app_quotas: inst.app_quotas.clone(),
+            };
+            push(&p.endpoints.roma, job);
         }
+    }
+    if let Some(types) = &p.eventgrid {
+        let types = types.clone();
+        push(&p.endpoints.eventgrid, Job::Eventgrid { types });
+    }
+    if p.gaussdb_mysql {
+        push(&p.endpoints.gaussdb_mysql, Job::GaussdbMysql);
     }
     out
 }

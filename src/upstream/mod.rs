@@ -11,7 +11,6 @@ pub mod appquota;
 pub mod auth;
 pub mod backoff;
 pub mod decode;
-pub mod endpoints;
 pub mod eventgrid;
 pub mod gaussdb;
 pub mod ratelimit;

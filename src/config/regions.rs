@@ -20,7 +20,9 @@
 //! URLs are bare origins (`https://host`, no path, no trailing slash); IAM's API paths
 //! (`/v3/...`) are the caller's to add.
 //!
-//! Self-contained on purpose: nothing here depends on the rest of the crate.
+//! Self-contained on purpose: nothing here depends on the rest of the crate. It lives in
+//! `config` because deriving a configured project's endpoints is config resolution, and
+//! config may use no other module (tests/architecture.rs); discovery uses it from there.
 
 /// An API whose endpoint depends on the region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

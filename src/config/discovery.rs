@@ -1,0 +1,511 @@
+//! The `discovery:` section: which credential lists its projects and instances, how often,
+//! which of them to poll and where; plus `roma: {instances: discover}` in a configured
+//! project. Schema (with spans) and validation; the discovery itself is `crate::discovery`.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+
+use super::regions::{self, Cloud, Lookup};
+use super::{
+    AppQuotaSelection, ConfigDuration, ConfigIssue, Credential, FileEventgrid, FileGaussdb,
+    FileRomaInstance, NamedCredential, PollSettings, check_url,
+};
+
+/// Default `refresh_interval`.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
+/// Shortest `refresh_interval` allowed: IAM is a shared, rate-limited service.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// `roma.instances` of a configured project: a list, or `discover`.
+#[derive(Clone, Debug)]
+pub enum FileRomaInstances {
+    /// These instances.
+    List(Vec<FileRomaInstance>),
+    /// The project's `RUNNING` instances, listed again at every refresh.
+    Discover,
+}
+
+impl Default for FileRomaInstances {
+    fn default() -> Self {
+        FileRomaInstances::List(Vec::new())
+    }
+}
+
+impl<'de> Deserialize<'de> for FileRomaInstances {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FileRomaInstances;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of instances (`- id: ...`) or `discover`")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<FileRomaInstances, E> {
+                match s.trim() {
+                    "discover" => Ok(FileRomaInstances::Discover),
+                    other => Err(E::custom(format!(
+                        "invalid roma.instances `{other}`: expected `discover` or a list of instances (`- id: ...`)"
+                    ))),
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FileRomaInstances, A::Error> {
+                let mut list = Vec::new();
+                while let Some(i) = seq.next_element::<FileRomaInstance>()? {
+                    list.push(i);
+                }
+                Ok(FileRomaInstances::List(list))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `roma:` of a discovery entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDiscoveryRoma {
+    /// Must be `discover`: each project's `RUNNING` ROMA Connect instances.
+    pub instances: Spanned<String>,
+    /// Only instances whose name matches one of these regexes (default: every one).
+    #[serde(default)]
+    pub include_instances: Vec<Spanned<String>>,
+    /// Client quotas per discovered instance: `discover` (default) or `none`.
+    #[serde(default)]
+    pub app_quotas: AppQuotaSelection,
+    /// Poll each discovered instance's custom backend quota (`livedata-quota`). Default true.
+    #[serde(default = "yes")]
+    pub livedata: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Endpoint templates of a discovery entry; `{region}` becomes the project's region.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEndpointTemplates {
+    /// ROMA Connect, for example `https://roma.{region}.example.internal`.
+    pub roma: Option<Spanned<String>>,
+    /// EventGrid.
+    pub eventgrid: Option<Spanned<String>>,
+    /// GaussDB for MySQL.
+    pub gaussdb_mysql: Option<Spanned<String>>,
+}
+
+/// One `discovery:` entry as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDiscovery {
+    /// Name of an entry under `credentials:` (any kind).
+    pub credentials: Spanned<String>,
+    /// IAM endpoint that lists the projects (`.../v3`). Default: the cloud's global IAM;
+    /// for an IAM password credential, its own `iam_endpoint`.
+    pub iam_endpoint: Option<Spanned<String>>,
+    /// The account (domain) id sent as `X-Domain-Id` with AK/SK; default: asked from IAM
+    /// (`GET /v3/auth/domains`) once.
+    pub domain_id: Option<Spanned<String>>,
+    /// List projects and instances again this often. Default `1h`.
+    pub refresh_interval: Option<Spanned<ConfigDuration>>,
+    /// Only projects in these regions (default: every region).
+    pub regions: Option<Vec<Spanned<String>>>,
+    /// Leave out projects whose name matches one of these regexes.
+    #[serde(default)]
+    pub exclude_projects: Vec<Spanned<String>>,
+    /// ROMA Connect instances of every discovered project.
+    pub roma: Option<FileDiscoveryRoma>,
+    /// EventGrid quotas of every discovered project whose region offers EventGrid.
+    pub eventgrid: Option<FileEventgrid>,
+    /// GaussDB for MySQL quotas of every discovered project whose region offers it.
+    pub gaussdb_mysql: Option<FileGaussdb>,
+    /// Endpoint overrides; `{region}` becomes the project's region.
+    #[serde(default)]
+    pub endpoints: FileEndpointTemplates,
+}
+
+/// A regex on names, compared by its text (so configs can be compared).
+#[derive(Clone, Debug)]
+pub struct NamePattern(regex_lite::Regex);
+
+impl NamePattern {
+    /// Compiles `pattern`.
+    pub fn new(pattern: &str) -> Result<NamePattern, String> {
+        regex_lite::Regex::new(pattern)
+            .map(NamePattern)
+            .map_err(|e| e.to_string())
+    }
+    /// Whether `name` matches (anywhere, unless the pattern is anchored).
+    pub fn matches(&self, name: &str) -> bool {
+        self.0.is_match(name)
+    }
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl PartialEq for NamePattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for NamePattern {}
+
+/// Instance discovery settings (a discovery entry's `roma:`, or a configured project's
+/// `roma: {instances: discover}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RomaDiscovery {
+    /// Only instances whose name matches one of these (empty: every one).
+    pub include_instances: Vec<NamePattern>,
+    /// Client quotas per instance: discover or none.
+    pub app_quotas: AppQuotaSelection,
+    /// Poll livedata per instance.
+    pub livedata: bool,
+}
+
+impl RomaDiscovery {
+    /// Whether an instance named `name` passes `include_instances`.
+    pub fn includes(&self, name: &str) -> bool {
+        self.include_instances.is_empty() || self.include_instances.iter().any(|p| p.matches(name))
+    }
+}
+
+/// Endpoint templates after validation (`{region}` still in them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointTemplates {
+    /// ROMA Connect.
+    pub roma: Option<String>,
+    /// EventGrid.
+    pub eventgrid: Option<String>,
+    /// GaussDB for MySQL.
+    pub gaussdb_mysql: Option<String>,
+}
+
+/// Where a service is for a discovered project in `region`: the URL and whether it is an
+/// unverified pattern (warn); `None` where the region does not offer it.
+pub fn discovered_endpoint(
+    template: Option<&str>,
+    service: regions::Service,
+    region: &str,
+) -> Option<(String, bool)> {
+    match template {
+        // An override is the user's word: it serves the region whatever the tables say.
+        Some(t) => Some((t.replace("{region}", region), false)),
+        None => match regions::endpoint(service, region) {
+            Lookup::Known(u) => Some((u.to_string(), false)),
+            Lookup::Pattern(u) => Some((u, true)),
+            Lookup::NotOffered => None,
+        },
+    }
+}
+
+/// One `discovery:` entry after validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discovery {
+    /// The credential that lists and polls.
+    pub credential: Arc<NamedCredential>,
+    /// IAM endpoint (`.../v3`) that lists the projects.
+    pub iam_endpoint: String,
+    /// The account id for AK/SK (`X-Domain-Id`); `None`: asked from IAM.
+    pub domain_id: Option<String>,
+    /// How often discovery runs.
+    pub refresh_interval: Duration,
+    /// Region allow-list; `None`: every region.
+    pub regions: Option<Vec<String>>,
+    /// Projects whose name matches one of these are left out.
+    pub exclude_projects: Vec<NamePattern>,
+    /// ROMA Connect instance discovery.
+    pub roma: Option<RomaDiscovery>,
+    /// EventGrid, with its type filter (upper-case; empty: all).
+    pub eventgrid: Option<Vec<String>>,
+    /// GaussDB for MySQL.
+    pub gaussdb_mysql: bool,
+    /// Endpoint templates.
+    pub endpoints: EndpointTemplates,
+    /// Poll settings of discovered targets (the defaults).
+    pub settings: PollSettings,
+}
+
+fn at<T>(s: &Spanned<T>) -> (u64, u64) {
+    (s.referenced.line(), s.referenced.column())
+}
+
+fn issue(out: &mut Vec<ConfigIssue>, pos: (u64, u64), message: impl Into<String>) {
+    out.push(ConfigIssue {
+        line: pos.0,
+        column: pos.1,
+        message: message.into(),
+    });
+}
+
+/// Compiles a list of regexes, reporting each bad one.
+pub(crate) fn patterns(
+    key: &str,
+    list: &[Spanned<String>],
+    issues: &mut Vec<ConfigIssue>,
+) -> Vec<NamePattern> {
+    list.iter()
+        .filter_map(|p| match NamePattern::new(&p.value) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let e = e.lines().last().unwrap_or_default().trim().to_string();
+                issue(issues, at(p), format!("invalid regex `{}` in {key}: {e}", p.value));
+                None
+            }
+        })
+        .collect()
+}
+
+/// Client quota selection of discovered instances: a list of ids makes no sense there.
+pub(crate) fn discovered_app_quotas(
+    selection: &AppQuotaSelection,
+    pos: (u64, u64),
+    issues: &mut Vec<ConfigIssue>,
+) -> AppQuotaSelection {
+    if let AppQuotaSelection::Ids(_) = selection {
+        issue(
+            issues,
+            pos,
+            "app_quotas of discovered instances must be `discover` or `none`: ids belong to one instance, list it under `instances:`",
+        );
+    }
+    selection.clone()
+}
+
+/// The EventGrid type filter, upper-case; bad names are reported.
+pub(crate) fn eventgrid_types(eg: &FileEventgrid, issues: &mut Vec<ConfigIssue>) -> Vec<String> {
+    eg.types
+        .iter()
+        .filter_map(|t| {
+            let v = t.value.trim().to_ascii_uppercase();
+            if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                issue(
+                    issues,
+                    at(t),
+                    format!(
+                        "invalid EventGrid quota type `{}`: expected a name such as CHANNEL or SOURCE",
+                        t.value
+                    ),
+                );
+                None
+            } else {
+                Some(v)
+            }
+        })
+        .collect()
+}
+
+/// Validates every `discovery:` entry against the resolved `credentials`.
+pub(crate) fn validate(
+    entries: &[FileDiscovery],
+    credentials: &HashMap<String, Arc<NamedCredential>>,
+    written: &[&str],
+    defaults: PollSettings,
+    issues: &mut Vec<ConfigIssue>,
+    warnings: &mut Vec<ConfigIssue>,
+) -> Vec<Discovery> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for e in entries {
+        let name = e.credentials.value.trim();
+        if !seen.insert(name.to_string()) {
+            issue(
+                issues,
+                at(&e.credentials),
+                format!("credentials `{name}` has two discovery entries: keep one per credential"),
+            );
+            continue;
+        }
+        let credential = credentials.get(name).cloned();
+        if credential.is_none() && !written.contains(&name) {
+            issue(
+                issues,
+                at(&e.credentials),
+                if written.is_empty() {
+                    format!("unknown credentials `{name}`: there is no `credentials:` section; define it there")
+                } else {
+                    format!("unknown credentials `{name}`: expected one of {}", written.join(", "))
+                },
+            );
+        }
+        if let Some(entry) = entry(e, credential, defaults, issues, warnings) {
+            out.push(entry);
+        }
+    }
+    out
+}
+
+fn entry(
+    e: &FileDiscovery,
+    credential: Option<Arc<NamedCredential>>,
+    defaults: PollSettings,
+    issues: &mut Vec<ConfigIssue>,
+    warnings: &mut Vec<ConfigIssue>,
+) -> Option<Discovery> {
+    let start = issues.len();
+    let refresh_interval = match &e.refresh_interval {
+        Some(r) if r.value.0 < MIN_REFRESH_INTERVAL => {
+            issue(issues, at(r), "refresh_interval must be at least 1s");
+            DEFAULT_REFRESH_INTERVAL
+        }
+        Some(r) => r.value.0,
+        None => DEFAULT_REFRESH_INTERVAL,
+    };
+    let regions = e.regions.as_ref().map(|list| {
+        list.iter()
+            .filter_map(|r| {
+                let v = r.value.trim().to_string();
+                if regions::is_region(&v) {
+                    Some(v)
+                } else {
+                    issue(
+                        issues,
+                        at(r),
+                        format!("`{v}` is no region id: expected one such as cn-north-4 or eu-de"),
+                    );
+                    None
+                }
+            })
+            .collect::<Vec<_>>()
+    });
+    let exclude_projects = patterns("exclude_projects", &e.exclude_projects, issues);
+    let roma = e.roma.as_ref().map(|r| {
+        if r.instances.value.trim() != "discover" {
+            issue(
+                issues,
+                at(&r.instances),
+                format!(
+                    "roma.instances of a discovery entry must be `discover` (got `{}`): list fixed instances under a project in `projects:`",
+                    r.instances.value
+                ),
+            );
+        }
+        RomaDiscovery {
+            include_instances: patterns("include_instances", &r.include_instances, issues),
+            app_quotas: discovered_app_quotas(&r.app_quotas, at(&r.instances), issues),
+            livedata: r.livedata,
+        }
+    });
+    if roma.as_ref().is_some_and(|r| !r.livedata && r.app_quotas == AppQuotaSelection::None) {
+        issue(
+            issues,
+            at(&e.credentials),
+            "roma with `livedata: false` and `app_quotas: none` polls nothing: remove `roma` or enable one",
+        );
+    }
+    let eventgrid = e.eventgrid.as_ref().map(|eg| eventgrid_types(eg, issues));
+    if e.roma.is_none() && e.eventgrid.is_none() && e.gaussdb_mysql.is_none() {
+        issue(
+            issues,
+            at(&e.credentials),
+            "this discovery entry polls nothing: add `roma: {instances: discover}`, `eventgrid: {}` and/or `gaussdb_mysql: {}`",
+        );
+    }
+    let mut template = |t: &Option<Spanned<String>>, key: &str| -> Option<String> {
+        let t = t.as_ref()?;
+        // Checked with a sample region in place of the placeholder.
+        match check_url(&t.value.replace("{region}", "cn-north-4")) {
+            Ok(_) => Some(t.value.trim().trim_end_matches('/').to_string()),
+            Err(why) => {
+                issue(issues, at(t), format!("invalid URL for endpoints.{key}: {why}"));
+                None
+            }
+        }
+    };
+    let endpoints = EndpointTemplates {
+        roma: template(&e.endpoints.roma, "roma"),
+        eventgrid: template(&e.endpoints.eventgrid, "eventgrid"),
+        gaussdb_mysql: template(&e.endpoints.gaussdb_mysql, "gaussdb_mysql"),
+    };
+    let iam_endpoint = match &e.iam_endpoint {
+        Some(s) => match check_url(&s.value) {
+            Ok(u) => Some(u),
+            Err(why) => {
+                issue(issues, at(s), format!("invalid URL for iam_endpoint: {why}"));
+                None
+            }
+        },
+        None => None,
+    };
+    let domain_id = e.domain_id.as_ref().map(|d| d.value.trim().to_string());
+    if let (Some(d), Some(s)) = (&domain_id, &e.domain_id)
+        && (d.is_empty() || !d.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        issue(issues, at(s), format!("invalid domain_id `{d}`: expected the account id (hex)"));
+    }
+    let credential = credential?;
+    if issues.len() > start {
+        return None;
+    }
+    let iam_endpoint = iam_endpoint.unwrap_or_else(|| default_iam(&credential, regions.as_deref()));
+    if let Some(r) = &regions
+        && r.iter().any(|r| regions::cloud_of(r) == Cloud::OpenTelekomCloudSwiss)
+        && e.iam_endpoint.is_none()
+    {
+        issue(
+            warnings,
+            at(&e.credentials),
+            format!("the global IAM of eu-ch2 is unverified; set iam_endpoint if {iam_endpoint} is wrong"),
+        );
+    }
+    Some(Discovery {
+        credential,
+        iam_endpoint,
+        domain_id,
+        refresh_interval,
+        regions,
+        exclude_projects,
+        roma,
+        eventgrid,
+        gaussdb_mysql: e.gaussdb_mysql.is_some(),
+        endpoints,
+        settings: defaults,
+    })
+}
+
+/// The IAM that lists the projects when none is given: an IAM password credential's own,
+/// else the global IAM of the cloud of the allowed regions (Huawei Cloud by default).
+fn default_iam(credential: &NamedCredential, allowed: Option<&[String]>) -> String {
+    if let Credential::IamPassword { iam_endpoint, .. } = &credential.credential {
+        return iam_endpoint.clone();
+    }
+    let cloud = allowed
+        .and_then(|r| r.first())
+        .map_or(Cloud::HuaweiCloud, |r| regions::cloud_of(r));
+    let origin = regions::global_iam(cloud);
+    format!("{}/v3", origin.url().unwrap_or("https://iam.myhuaweicloud.com"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_override_the_tables() {
+        let l = discovered_endpoint(Some("http://x/{region}"), regions::Service::Roma, "eu-de");
+        assert_eq!(l, Some(("http://x/eu-de".into(), false)));
+        assert_eq!(discovered_endpoint(None, regions::Service::Roma, "eu-de"), None);
+        assert_eq!(
+            discovered_endpoint(None, regions::Service::GaussDbMysql, "cn-east-5"),
+            Some(("https://gaussdb-mysql.cn-east-5.myhuaweicloud.com".into(), false))
+        );
+        assert_eq!(
+            discovered_endpoint(None, regions::Service::Roma, "xx-new-9"),
+            Some(("https://roma.xx-new-9.myhuaweicloud.com".into(), true))
+        );
+    }
+
+    #[test]
+    fn name_patterns_compare_by_text() {
+        let a = NamePattern::new("^prod-").expect("valid");
+        assert!(a.matches("prod-1") && !a.matches("test-prod-1"));
+        assert_eq!(a, NamePattern::new("^prod-").expect("valid"));
+        assert!(NamePattern::new("(").is_err());
+    }
+}
