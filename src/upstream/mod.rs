@@ -130,7 +130,7 @@ impl UpstreamClient {
             target.settings().timeout,
             None,
         )?;
-        self.execute(target.api(), &target.project, req).await
+        self.execute(target.api().into(), &target.project, req).await
     }
 
     /// GETs `path_and_query` for `target` and decodes the body, retrying what can be
@@ -199,7 +199,36 @@ impl UpstreamClient {
             project.settings.timeout,
             Some(body),
         )?;
-        self.execute(api, project, req).await
+        self.execute(api.into(), project, req).await
+    }
+
+    /// Sends one GET to `base_url` + `path_and_query` for `project`, authenticated with its
+    /// credential and counted as `service` (discovery's list calls).
+    pub async fn get_for_project(
+        &self,
+        service: Service,
+        project: &Project,
+        base_url: &str,
+        path_and_query: &str,
+    ) -> Result<UpstreamResponse, PollError> {
+        let req = build(
+            reqwest::Method::GET,
+            base_url,
+            path_and_query,
+            project.settings.timeout,
+            None,
+        )?;
+        self.execute(service, project, req).await
+    }
+
+    /// The transport every request shares (for requests that authenticate themselves).
+    pub fn transport(&self) -> &Arc<Transport> {
+        &self.transport
+    }
+
+    /// Attempts per request (1 + retries) for retryable failures.
+    pub fn max_attempts(&self) -> u32 {
+        self.settings.max_attempts
     }
 
     /// Authenticates and sends one request; a 401 to an IAM token is answered by
@@ -207,11 +236,10 @@ impl UpstreamClient {
     /// the concurrency cap, since it may itself need a request (an IAM token).
     async fn execute(
         &self,
-        api: Api,
+        service: Service,
         project: &Project,
         req: reqwest::Request,
     ) -> Result<UpstreamResponse, PollError> {
-        let service = Service::Poll(api);
         let timeout = req.timeout().copied().unwrap_or(Duration::from_secs(10));
         // Kept for one retry after a 401 with a refreshed IAM token.
         let spare = req.try_clone();
@@ -228,7 +256,7 @@ impl UpstreamClient {
                 .refused(&project.credential, project, &applied)
                 .await
         {
-            tracing::debug!(api = api.as_str(), project = %project.id, "401 with an IAM token: refreshing it and retrying once");
+            tracing::debug!(api = service.as_str(), project = %project.id, "401 with an IAM token: refreshing it and retrying once");
             self.auth
                 .authorize(&project.credential, project, &mut again, timeout)
                 .await?;

@@ -151,14 +151,37 @@ pub fn sign_request(
     project_id: &str,
     now: std::time::SystemTime,
 ) -> Result<(), reqwest::header::InvalidHeaderValue> {
+    sign_request_scoped(
+        req,
+        ak,
+        sk,
+        security_token,
+        Some(("x-project-id", project_id)),
+        now,
+    )
+}
+
+/// [`sign_request`] with another scope header: `x-project-id` for a project's API,
+/// `x-domain-id` for a global service (IAM's project list), or none (IAM's domain list,
+/// which is how the domain id is found).
+pub fn sign_request_scoped(
+    req: &mut reqwest::Request,
+    ak: &str,
+    sk: &str,
+    security_token: Option<&str>,
+    scope: Option<(&'static str, &str)>,
+    now: std::time::SystemTime,
+) -> Result<(), reqwest::header::InvalidHeaderValue> {
     use reqwest::header::{AUTHORIZATION, HOST, HeaderValue};
     let date = sdk_date(now);
     let host = host_header(req.url());
     let mut headers = vec![
         ("host".to_string(), host.clone()),
         ("x-sdk-date".to_string(), date.clone()),
-        ("x-project-id".to_string(), project_id.to_string()),
     ];
+    if let Some((name, value)) = scope {
+        headers.push((name.to_string(), value.to_string()));
+    }
     if let Some(t) = security_token {
         headers.push(("x-security-token".to_string(), t.to_string()));
     }
@@ -188,7 +211,9 @@ pub fn sign_request(
     let h = req.headers_mut();
     h.insert(HOST, HeaderValue::from_str(&host)?);
     h.insert("x-sdk-date", HeaderValue::from_str(&date)?);
-    h.insert("x-project-id", HeaderValue::from_str(project_id)?);
+    if let Some((name, value)) = scope {
+        h.insert(name, HeaderValue::from_str(value)?);
+    }
     if let Some(t) = security_token {
         let mut v = HeaderValue::from_str(t)?;
         v.set_sensitive(true);
