@@ -77,6 +77,13 @@ pub enum Command {
     /// ROMA Connect client quotas.
     #[command(name = "app-quota", subcommand)]
     AppQuota(AppQuotaCommand),
+    /// Run discovery once: print the projects, instances and resulting targets (and what
+    /// was skipped, and why); exit 1 if discovery failed.
+    Discover {
+        /// YAML config file (instead of the global `--config.file`).
+        #[arg(long = "config.file", value_name = "FILE")]
+        config_file: Option<PathBuf>,
+    },
     /// Run only the built-in cloud simulator (for trying configs and for benchmarks).
     Simulator {
         /// Address to listen on.

@@ -50,6 +50,12 @@ impl Scheduler {
     /// Makes `targets` the polled set: targets that stay keep their schedule (and take
     /// changed settings at their next poll), removed ones stop, new ones start at once.
     pub fn apply(&self, targets: &[Arc<Target>]) {
+        self.apply_spread(targets, STARTUP_SPREAD);
+    }
+
+    /// [`Scheduler::apply`] with new targets starting spread over `spread` (at most their
+    /// interval): a discovery refresh that finds many new instances does not burst.
+    pub fn apply_spread(&self, targets: &[Arc<Target>], spread: Duration) {
         self.snapshot.set_targets(targets);
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
         let wanted: HashMap<&str, &Arc<Target>> =
@@ -71,7 +77,7 @@ impl Scheduler {
                     }
                 }
                 None => {
-                    let spread = STARTUP_SPREAD.min(t.settings().interval);
+                    let spread = spread.min(t.settings().interval);
                     let delay = spread.mul_f64(rng.random::<f64>());
                     let (tx, rx) = watch::channel(t.clone());
                     let handle = tokio::spawn(run_target(

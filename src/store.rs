@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
 
+use crate::model::discovery::DiscoveryStatus;
 use crate::model::outcome::PollError;
 use crate::model::poll::PollOutput;
 use crate::model::target::Target;
@@ -59,13 +60,18 @@ pub struct Snapshot {
     all_polled: Notify,
     generation: AtomicU64,
     reload_ok: AtomicBool,
+    /// The latest discovery status per credential.
+    discovery: Mutex<Arc<Vec<DiscoveryStatus>>>,
 }
 
 /// The targets by key, and how many of them have no poll result yet.
 #[derive(Debug, Default)]
 struct Targets {
     by_key: BTreeMap<String, TargetStatus>,
+    /// Targets without a result, plus discoveries whose first run is pending (readiness
+    /// waits for those too: their targets are not known yet).
     unpolled: usize,
+    pending_discoveries: usize,
 }
 
 impl Targets {
@@ -120,7 +126,8 @@ impl Snapshot {
                 };
                 next.insert(t.key.clone(), status);
             }
-            m.unpolled = next.values().filter(|s| s.last_poll.is_none()).count();
+            m.unpolled = next.values().filter(|s| s.last_poll.is_none()).count()
+                + m.pending_discoveries;
             m.by_key = next;
         });
     }
@@ -186,6 +193,39 @@ impl Snapshot {
             });
         }
         stale
+    }
+
+    /// Readiness also waits for the first run of `n` discoveries.
+    pub fn set_pending_discoveries(&self, n: usize) {
+        self.update(|m| {
+            m.unpolled = m.unpolled - m.pending_discoveries.min(m.unpolled) + n;
+            m.pending_discoveries = n;
+        });
+    }
+
+    /// A pending discovery finished its first run (its targets are set already).
+    pub fn discovery_done(&self) {
+        self.update(|m| {
+            if m.pending_discoveries > 0 {
+                m.pending_discoveries -= 1;
+                m.unpolled = m.unpolled.saturating_sub(1);
+            }
+        });
+    }
+
+    /// Publishes the discovery status of every credential.
+    pub fn set_discovery(&self, statuses: Vec<DiscoveryStatus>) {
+        *self.discovery.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(statuses);
+        self.generation.fetch_add(1, Ordering::Release);
+        self.changed.notify_one();
+    }
+
+    /// The discovery status of every credential (empty without discovery).
+    pub fn discovery(&self) -> Arc<Vec<DiscoveryStatus>> {
+        self.discovery
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Marks the result of the last config reload.

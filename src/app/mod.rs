@@ -1,11 +1,14 @@
 //! The three ways to run: the daemon, `--once`, and `--config.check`; plus `--demo`,
 //! which puts the built-in simulator behind any of them.
 
+pub mod discovery;
+
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use self::discovery::DiscoveryHub;
 use crate::cli::{AppQuotaCommand, Cli, Command, CreateAppQuota};
 use crate::config::AppQuotaSelection;
 use crate::config::{Config, Credential, ProcessEnv};
@@ -45,6 +48,24 @@ pub async fn run(cli: Cli) -> ExitCode {
     if let Some(Command::AppQuota(AppQuotaCommand::Create(args))) = &cli.command {
         return create_app_quota(&cli, args).await;
     }
+    if let Some(Command::Discover { config_file }) = &cli.command {
+        let path = config_file.as_ref().unwrap_or(&cli.config_file);
+        let config = match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let client = match UpstreamClient::new(client_settings(&config), Arc::default()) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("cannot build the HTTP client: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        return discovery::run_discover(&config, cli.shard, &client).await;
+    }
     // --demo: the simulator on loopback and a config that polls it.
     let mut _simulator = None;
     let loaded = if cli.demo {
@@ -76,8 +97,21 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
     };
     let targets = target::targets(&config, cli.shard);
+    for w in &config.warnings {
+        tracing::warn!(file = %config.source.display(), line = w.line, column = w.column, "{}", w.message);
+    }
     if cli.config_check {
         print!("{}", describe(&config, &targets, &cli));
+        print!("{}", discovery::describe(&config));
+        for w in &config.warnings {
+            println!(
+                "warning: {}:{}:{}: {}",
+                config.source.display(),
+                w.line,
+                w.column,
+                w.message
+            );
+        }
         if let Some(path) = &cli.web_config_file {
             let p = path.clone();
             match tokio::task::spawn_blocking(move || WebConfig::load(&p)).await {
@@ -106,6 +140,13 @@ pub async fn run(cli: Cli) -> ExitCode {
     let exposition = Arc::new(Exposition::default());
 
     if cli.once {
+        let (targets, rounds) = discovery::targets_once(&client, &config, cli.shard).await;
+        for r in rounds.iter().filter(|r| !r.status.success) {
+            for (scope, e) in &r.status.errors {
+                eprintln!("discovery with credentials {}: {scope}: {e}", r.status.credentials);
+            }
+        }
+        snapshot.set_discovery(rounds.into_iter().map(|r| r.status).collect());
         let failed = scheduler::poll_all_once(client, snapshot.clone(), &targets).await;
         exposition.render_now(&snapshot, &counters);
         let body = exposition.current();
@@ -184,15 +225,15 @@ pub async fn run(cli: Cli) -> ExitCode {
         counters.clone(),
         Duration::from_millis(100),
     ));
-    let scheduler = Arc::new(Scheduler::new(client, snapshot.clone()));
-    scheduler.apply(&targets);
-    tracing::info!(targets = targets.len(), shard = %cli.shard, "polling started");
+    let scheduler = Arc::new(Scheduler::new(client.clone(), snapshot.clone()));
+    let hub = DiscoveryHub::new(client, scheduler.clone(), snapshot.clone(), cli.shard);
+    let applied = hub.configure(&config);
+    tracing::info!(targets = applied, discovery = config.discovery.len(), shard = %cli.shard, "polling started");
 
     let reloader = Arc::new(Reloader::new(
         (!cli.demo).then(|| cli.config_file.clone()),
         web.clone(),
-        cli.shard,
-        scheduler.clone(),
+        hub.clone(),
         snapshot.clone(),
         config.clone(),
     ));
@@ -210,6 +251,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
     let state = Arc::new(state);
     server::serve(listeners, state, shutdown_signal(), SHUTDOWN_GRACE).await;
+    hub.stop();
     scheduler.stop();
     tracing::info!("stopped");
     ExitCode::SUCCESS
@@ -230,8 +272,7 @@ fn client_settings(config: &Config) -> ClientSettings {
 pub struct Reloader {
     path: Option<std::path::PathBuf>,
     web: Arc<WebState>,
-    shard: target::Shard,
-    scheduler: Arc<Scheduler>,
+    hub: Arc<DiscoveryHub>,
     snapshot: Arc<Snapshot>,
     running: std::sync::Mutex<Config>,
     /// One reload at a time, whoever asks.
@@ -252,16 +293,14 @@ impl Reloader {
     pub fn new(
         path: Option<std::path::PathBuf>,
         web: Arc<WebState>,
-        shard: target::Shard,
-        scheduler: Arc<Scheduler>,
+        hub: Arc<DiscoveryHub>,
         snapshot: Arc<Snapshot>,
         config: Config,
     ) -> Self {
         Reloader {
             path,
             web,
-            shard,
-            scheduler,
+            hub,
             snapshot,
             running: std::sync::Mutex::new(config),
             busy: tokio::sync::Mutex::new(()),
@@ -280,8 +319,10 @@ impl Reloader {
             None => Ok(None),
             Some(path) => match Config::load(path) {
                 Ok(config) => {
-                    let targets = target::targets(&config, self.shard);
-                    self.scheduler.apply(&targets);
+                    for w in &config.warnings {
+                        tracing::warn!(file = %config.source.display(), line = w.line, column = w.column, "{}", w.message);
+                    }
+                    let applied = self.hub.configure(&config);
                     let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
                     if (
                         running.concurrency,
@@ -299,8 +340,8 @@ impl Reloader {
                         );
                     }
                     *running = config;
-                    tracing::info!(targets = targets.len(), "configuration reloaded");
-                    Ok(Some(targets.len()))
+                    tracing::info!(targets = applied, "configuration reloaded");
+                    Ok(Some(applied))
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "configuration reload failed; the previous configuration keeps running");

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use flate2::Compression;
 
+use crate::model::api::Api;
+use crate::model::discovery::DiscoveryStatus;
 use crate::model::labels::escape_label;
 use crate::model::outcome::ApiCounters;
 use crate::store::TargetStatus;
@@ -276,6 +278,8 @@ pub struct RenderInput<'a> {
     pub counters: &'a ApiCounters,
     /// Result of the last config reload.
     pub reload_ok: bool,
+    /// The discovery status of every credential that discovers.
+    pub discovery: &'a [DiscoveryStatus],
 }
 
 /// Renders the cached part of the exposition (everything but `process_*`).
@@ -343,6 +347,8 @@ pub fn render_text_into(input: &RenderInput<'_>, out: &mut String) {
         }
     }
 
+    render_discovery(out, input);
+
     for (family, (name, help)) in TARGET_FAMILIES.iter().enumerate() {
         let start = out.len();
         header(out, name, help, "gauge");
@@ -389,6 +395,68 @@ pub fn render_text_into(input: &RenderInput<'_>, out: &mut String) {
                 n as f64,
             );
         }
+    }
+}
+
+/// `huaweicloud_quota_targets{api}` (every API, 0 included) and, with discovery, its
+/// health per credential.
+fn render_discovery(out: &mut String, input: &RenderInput<'_>) {
+    header(
+        out,
+        "huaweicloud_quota_targets",
+        "Targets this process polls (after discovery and sharding), by API.",
+        "gauge",
+    );
+    for api in Api::ALL {
+        let n = input
+            .targets
+            .iter()
+            .filter(|t| t.target.api() == api)
+            .count();
+        line(out, "huaweicloud_quota_targets", &[("api", api.as_str())], n as f64);
+    }
+    if input.discovery.is_empty() {
+        return;
+    }
+    header(
+        out,
+        "huaweicloud_quota_discovery_success",
+        "1 if the last discovery run of the credential listed every project and instance, else 0.",
+        "gauge",
+    );
+    for d in input.discovery {
+        let v = if d.success { 1.0 } else { 0.0 };
+        line(out, "huaweicloud_quota_discovery_success", &[("credentials", &d.credentials)], v);
+    }
+    header(
+        out,
+        "huaweicloud_quota_discovery_last_success_timestamp_seconds",
+        "When a discovery run of the credential last succeeded (Unix seconds).",
+        "gauge",
+    );
+    for d in input.discovery {
+        if let Some(t) = d.last_success {
+            line(
+                out,
+                "huaweicloud_quota_discovery_last_success_timestamp_seconds",
+                &[("credentials", &d.credentials)],
+                unix_seconds(t),
+            );
+        }
+    }
+    header(
+        out,
+        "huaweicloud_quota_discovered_projects",
+        "Projects the credential's discovery polls, after skips and filters.",
+        "gauge",
+    );
+    for d in input.discovery {
+        line(
+            out,
+            "huaweicloud_quota_discovered_projects",
+            &[("credentials", &d.credentials)],
+            d.discovered_projects() as f64,
+        );
     }
 }
 
@@ -780,6 +848,7 @@ impl Exposition {
                 targets: &scratch.view,
                 counters,
                 reload_ok: snapshot.reload_ok(),
+                discovery: &snapshot.discovery(),
             },
             &mut text,
         );

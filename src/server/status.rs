@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde::Serialize;
 
+use crate::model::discovery::DiscoveryStatus;
 use crate::model::poll::{ClientQuota, PollOutput, ResourceQuota};
 use crate::model::target::Target;
 use crate::store::{Snapshot, TargetStatus};
@@ -183,6 +184,8 @@ pub struct StatusModel {
     pub clients: Vec<ClientRow>,
     /// Counts.
     pub summary: Summary,
+    /// The discovery status of every credential that discovers.
+    pub discovery: Arc<Vec<DiscoveryStatus>>,
     json: OnceLock<Bytes>,
 }
 
@@ -259,8 +262,15 @@ impl StatusModel {
             quotas,
             clients,
             summary,
+            discovery: Arc::default(),
             json: OnceLock::new(),
         }
+    }
+
+    /// The model with the discovery status shown too.
+    pub fn with_discovery(mut self, discovery: Arc<Vec<DiscoveryStatus>>) -> StatusModel {
+        self.discovery = discovery;
+        self
     }
 
     /// The `/api/v1/status` body (serialised once per model).
@@ -276,6 +286,7 @@ impl StatusModel {
             generated_timestamp_seconds: unix(self.built_at),
             config_last_reload_successful: self.reload_ok,
             summary: &self.summary,
+            discovery: self.discovery.iter().map(json_discovery).collect(),
             targets: self
                 .targets
                 .iter()
@@ -354,6 +365,47 @@ impl StatusModel {
     }
 }
 
+/// One credential's discovery as JSON: the last run, the projects with their instances,
+/// the skipped projects with their reason.
+fn json_discovery(d: &DiscoveryStatus) -> serde_json::Value {
+    serde_json::json!({
+        "credentials": d.credentials,
+        "success": d.success,
+        "last_run_timestamp_seconds": d.last_run.map(unix),
+        "last_run_duration_seconds": d.duration.as_secs_f64(),
+        "last_success_timestamp_seconds": d.last_success.map(unix),
+        "next_run_timestamp_seconds": d.next_run.map(unix),
+        "targets": d.targets,
+        "errors": d.errors.iter().map(|(scope, e)| serde_json::json!({
+            "scope": scope,
+            "code": e.code.as_str(),
+            "status": e.status,
+            "message": e.message,
+            "request_id": e.request_id,
+        })).collect::<Vec<_>>(),
+        "projects": d.projects.iter().map(|p| serde_json::json!({
+            "id": p.id,
+            "name": p.name,
+            "region": p.region,
+            "configured": p.configured,
+            "stale_instances": p.stale_instances,
+            "notes": p.notes,
+            "instances": p.instances.iter().map(|i| serde_json::json!({
+                "id": i.id,
+                "name": i.name,
+                "status": i.status,
+                "polled": i.skipped.is_none(),
+                "skipped": i.skipped,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "skipped_projects": d.skipped.iter().map(|p| serde_json::json!({
+            "id": p.id,
+            "name": p.name,
+            "reason": p.reason,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 fn unix(t: SystemTime) -> f64 {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     (d.as_millis() as f64) / 1000.0
@@ -366,6 +418,8 @@ struct JsonStatus<'a> {
     generated_timestamp_seconds: f64,
     config_last_reload_successful: bool,
     summary: &'a Summary,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    discovery: Vec<serde_json::Value>,
     targets: Vec<JsonTarget<'a>>,
     quotas: Vec<JsonQuota<'a>>,
     client_quotas: Vec<JsonClient<'a>>,
@@ -443,12 +497,10 @@ impl StatusCache {
         {
             return m.clone();
         }
-        let model = Arc::new(StatusModel::build(
-            generation,
-            snapshot.view(),
-            snapshot.reload_ok(),
-            started_at,
-        ));
+        let model = Arc::new(
+            StatusModel::build(generation, snapshot.view(), snapshot.reload_ok(), started_at)
+                .with_discovery(snapshot.discovery()),
+        );
         *slot = Some(model.clone());
         model
     }
