@@ -717,6 +717,45 @@ mod tests {
     }
 
     #[test]
+    fn verify_checks_expiry_and_the_domain_scope() {
+        let v = &VECTORS[0];
+        let headers = v.headers(v.want);
+        let method = v.method();
+        let request = RequestView {
+            method: &method,
+            path: v.path,
+            query: v.query,
+            headers: &headers,
+            body: v.body.as_bytes(),
+        };
+        let at = SystemTime::from(v.date());
+        let key =
+            |expires: SystemTime| [SimAkSk::permanent("AccessKey", "SecretKey").expiring(expires)];
+        let later = key(at + Duration::from_secs(1));
+        assert!(verify(&later, &request, "p", v.date()).is_ok());
+        for expired in [key(at), key(at - Duration::from_secs(1))] {
+            assert_eq!(
+                verify(&expired, &request, "p", v.date()).map(|_| ()),
+                Err(Refusal::SecurityTokenExpired("AccessKey".to_owned()))
+            );
+        }
+        // The vector signs no X-Domain-Id: fine only where the id is optional.
+        let keys = vector_keys();
+        let domain = |required| Scope::Domain { id: "d", required };
+        assert_eq!(
+            verify_scoped(&keys, &request, domain(true), v.date()).map(|_| ()),
+            Err(Refusal::DomainIdMissing)
+        );
+        assert!(verify_scoped(&keys, &request, domain(false), v.date()).is_ok());
+        assert!(Refusal::DomainIdMissing.message().contains("X-Domain-Id"));
+        assert!(
+            Refusal::DomainIdMismatch("x".to_owned())
+                .message()
+                .contains("X-Domain-Id x is not the account")
+        );
+    }
+
+    #[test]
     fn verify_requires_host_to_be_signed() {
         for v in &VECTORS[2..] {
             assert_eq!(

@@ -311,6 +311,8 @@ fn issue(
     source: CredentialSource,
     lifetime: Duration,
 ) -> IssuedCredential {
+    // At most a century, so that the expiry always has a calendar date to answer.
+    let lifetime = lifetime.min(Duration::from_secs(100 * 365 * 86_400));
     let now = SystemTime::now();
     let expires_at = truncate_to_millis(now.checked_add(lifetime).unwrap_or(now));
     const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -368,9 +370,17 @@ fn truncate_to_millis(t: SystemTime) -> SystemTime {
     }
 }
 
-/// `2026-12-01T10:00:00.000000Z` (`digits` 6) or `2026-12-01T10:00:00.000Z` (3).
+/// `2026-12-01T10:00:00.000000Z` (`digits` 6) or `2026-12-01T10:00:00.000Z` (3); empty for a
+/// time without a calendar date (never issued: see [`issue`]).
 pub(crate) fn format_time(t: SystemTime, digits: u8) -> String {
-    let t = OffsetDateTime::from(t);
+    let since = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).ok(),
+        Err(e) => i64::try_from(e.duration().as_nanos()).ok().map(|n| -n),
+    };
+    let Some(t) = since.and_then(|n| OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).ok())
+    else {
+        return String::new();
+    };
     let formatted = if digits == 3 {
         t.format(format_description!(
             "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
@@ -381,4 +391,41 @@ pub(crate) fn format_time(t: SystemTime, digits: u8) -> String {
         ))
     };
     formatted.unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_formatted_like_the_sources() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_796_119_200_123);
+        assert_eq!(format_time(t, 6), "2026-12-01T10:00:00.123000Z");
+        assert_eq!(format_time(t, 3), "2026-12-01T10:00:00.123Z");
+        assert_eq!(
+            truncate_to_millis(t + Duration::from_nanos(999_999)),
+            t,
+            "answered expiries are never later than enforced ones"
+        );
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(format_time(far, 6), "");
+    }
+
+    #[test]
+    fn issue_adds_an_expiring_pair_and_logs_it() {
+        let mut world = World::seeds();
+        let store = Store::default();
+        let before = world.aksk.len();
+        let c = issue(&mut world, &store, CredentialSource::Oidc, Duration::MAX);
+        assert_eq!(world.aksk.len(), before + 1);
+        let pair = world.aksk.last().cloned().unwrap_or_else(|| panic!("pair"));
+        assert_eq!(pair.access_key, c.access_key);
+        assert_eq!(
+            pair.security_token.as_deref(),
+            Some(c.security_token.as_str())
+        );
+        assert_eq!(pair.expires_at, Some(c.expires_at));
+        assert!(!format_time(c.expires_at, 6).is_empty(), "lifetime capped");
+        assert_eq!(store.issued(), vec![c]);
+    }
 }

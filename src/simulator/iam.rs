@@ -1,5 +1,6 @@
 //! Authentication: the IAM password-token stub (`POST /v3/auth/tokens`) and the credential
-//! check every cloud route does first (static token, IAM token, or AK/SK via [`super::aksk`]).
+//! check every cloud route does first (static token, IAM token, or AK/SK via [`super::aksk`]):
+//! [`authorize`] for project APIs, [`authorize_global`] for IAM's global list routes.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -27,7 +28,8 @@ pub struct IssuedToken {
     /// Account (domain) name from the request.
     pub domain: String,
     /// Project id of the scope (also when the request scoped by name); `None` for a
-    /// domain-scoped token, which no cloud route accepts.
+    /// domain-scoped token, which only IAM's list routes (`/v3/auth/projects`,
+    /// `/v3/auth/domains`) accept.
     pub project_id: Option<String>,
     /// The token, as sent in `X-Subject-Token` (compare with requests' `X-Auth-Token`).
     pub token: String,
@@ -181,7 +183,8 @@ pub(crate) fn authorize_global(
 /// [`super::IamSettings::token_lifetime`].
 ///
 /// The scope is required: `project` by `id` (must exist) or by `name` (a project's name or
-/// region), or `domain` (a token no cloud route accepts). Answers 400 for a malformed body,
+/// region), or `domain` (by the account's `name` or `id`: a token only IAM's list routes
+/// accept; another account answers 401). A disabled project answers 401. Answers 400 for a malformed body,
 /// 401 for wrong credentials or an unknown project, in IAM's `{"error":{...}}` shape.
 pub(crate) fn issue_token(world: &World, tokens: &TokenStore, body: &[u8]) -> Reply {
     let invalid = || Reply::iam_error(StatusCode::BAD_REQUEST, "The request body is invalid.");

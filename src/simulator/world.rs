@@ -208,7 +208,8 @@ pub struct SimProject {
     /// a region (`cn-north-4`), a sub-project (`cn-north-4_dev`) or no region (`MOS`).
     /// `None`: the region.
     pub iam_name: Option<String>,
-    /// Disabled projects are listed with `"enabled": false` and refused in IAM scopes.
+    /// Disabled projects are listed with `"enabled": false` and refused in IAM scopes (their
+    /// APIs still answer static tokens and AK/SK).
     pub enabled: bool,
     /// Parent project id (a sub-project's region project); `None`: the account (domain).
     pub parent_id: Option<String>,
