@@ -126,8 +126,8 @@ impl Snapshot {
                 };
                 next.insert(t.key.clone(), status);
             }
-            m.unpolled = next.values().filter(|s| s.last_poll.is_none()).count()
-                + m.pending_discoveries;
+            m.unpolled =
+                next.values().filter(|s| s.last_poll.is_none()).count() + m.pending_discoveries;
             m.by_key = next;
         });
     }

@@ -151,10 +151,7 @@ impl DiscoveryHub {
             return;
         }
         let name = round.status.credentials.clone();
-        let first = st
-            .statuses
-            .get(&name)
-            .is_none_or(|s| s.last_run.is_none());
+        let first = st.statuses.get(&name).is_none_or(|s| s.last_run.is_none());
         let old: Vec<&str> = st
             .discovered
             .get(&name)
@@ -181,7 +178,8 @@ impl DiscoveryHub {
 
     fn apply(&self, st: &HubState, spread: Duration) -> usize {
         let all = combine(&st.configured, st.discovered.values().flatten(), self.shard);
-        self.snapshot.set_discovery(st.statuses.values().cloned().collect());
+        self.snapshot
+            .set_discovery(st.statuses.values().cloned().collect());
         self.scheduler.apply_spread(&all, spread);
         all.len()
     }
@@ -251,10 +249,15 @@ pub fn report(rounds: &[Round], targets: &[Arc<Target>], shard: Shard) -> String
             for i in &p.instances {
                 match &i.skipped {
                     None => {
-                        let _ = writeln!(s, "      instance {} {} {}: polled", i.id, i.name, i.status);
+                        let _ =
+                            writeln!(s, "      instance {} {} {}: polled", i.id, i.name, i.status);
                     }
                     Some(why) => {
-                        let _ = writeln!(s, "      instance {} {} {}: skipped ({why})", i.id, i.name, i.status);
+                        let _ = writeln!(
+                            s,
+                            "      instance {} {} {}: skipped ({why})",
+                            i.id, i.name, i.status
+                        );
                     }
                 }
             }
@@ -309,7 +312,9 @@ pub fn describe(config: &Config) -> String {
             d.credential.name,
             d.iam_endpoint,
             humantime::format_duration(d.refresh_interval),
-            d.regions.as_ref().map_or("all".to_string(), |r| r.join(",")),
+            d.regions
+                .as_ref()
+                .map_or("all".to_string(), |r| r.join(",")),
             d.exclude_projects.len(),
             apis.join(",")
         );

@@ -143,7 +143,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         let (targets, rounds) = discovery::targets_once(&client, &config, cli.shard).await;
         for r in rounds.iter().filter(|r| !r.status.success) {
             for (scope, e) in &r.status.errors {
-                eprintln!("discovery with credentials {}: {scope}: {e}", r.status.credentials);
+                eprintln!(
+                    "discovery with credentials {}: {scope}: {e}",
+                    r.status.credentials
+                );
             }
         }
         snapshot.set_discovery(rounds.into_iter().map(|r| r.status).collect());

@@ -53,7 +53,10 @@ impl<'de> Deserialize<'de> for FileRomaInstances {
                     ))),
                 }
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FileRomaInstances, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FileRomaInstances, A::Error> {
                 let mut list = Vec::new();
                 while let Some(i) = seq.next_element::<FileRomaInstance>()? {
                     list.push(i);
@@ -255,7 +258,11 @@ pub(crate) fn patterns(
             Ok(r) => Some(r),
             Err(e) => {
                 let e = e.lines().last().unwrap_or_default().trim().to_string();
-                issue(issues, at(p), format!("invalid regex `{}` in {key}: {e}", p.value));
+                issue(
+                    issues,
+                    at(p),
+                    format!("invalid regex `{}` in {key}: {e}", p.value),
+                );
                 None
             }
         })
@@ -328,9 +335,14 @@ pub(crate) fn validate(
                 issues,
                 at(&e.credentials),
                 if written.is_empty() {
-                    format!("unknown credentials `{name}`: there is no `credentials:` section; define it there")
+                    format!(
+                        "unknown credentials `{name}`: there is no `credentials:` section; define it there"
+                    )
                 } else {
-                    format!("unknown credentials `{name}`: expected one of {}", written.join(", "))
+                    format!(
+                        "unknown credentials `{name}`: expected one of {}",
+                        written.join(", ")
+                    )
                 },
             );
         }
@@ -392,7 +404,10 @@ fn entry(
             livedata: r.livedata,
         }
     });
-    if roma.as_ref().is_some_and(|r| !r.livedata && r.app_quotas == AppQuotaSelection::None) {
+    if roma
+        .as_ref()
+        .is_some_and(|r| !r.livedata && r.app_quotas == AppQuotaSelection::None)
+    {
         issue(
             issues,
             at(&e.credentials),
@@ -413,7 +428,11 @@ fn entry(
         match check_url(&t.value.replace("{region}", "cn-north-4")) {
             Ok(_) => Some(t.value.trim().trim_end_matches('/').to_string()),
             Err(why) => {
-                issue(issues, at(t), format!("invalid URL for endpoints.{key}: {why}"));
+                issue(
+                    issues,
+                    at(t),
+                    format!("invalid URL for endpoints.{key}: {why}"),
+                );
                 None
             }
         }
@@ -427,7 +446,11 @@ fn entry(
         Some(s) => match check_url(&s.value) {
             Ok(u) => Some(u),
             Err(why) => {
-                issue(issues, at(s), format!("invalid URL for iam_endpoint: {why}"));
+                issue(
+                    issues,
+                    at(s),
+                    format!("invalid URL for iam_endpoint: {why}"),
+                );
                 None
             }
         },
@@ -437,7 +460,11 @@ fn entry(
     if let (Some(d), Some(s)) = (&domain_id, &e.domain_id)
         && (d.is_empty() || !d.chars().all(|c| c.is_ascii_alphanumeric()))
     {
-        issue(issues, at(s), format!("invalid domain_id `{d}`: expected the account id (hex)"));
+        issue(
+            issues,
+            at(s),
+            format!("invalid domain_id `{d}`: expected the account id (hex)"),
+        );
     }
     let credential = credential?;
     if issues.len() > start {
@@ -445,13 +472,16 @@ fn entry(
     }
     let iam_endpoint = iam_endpoint.unwrap_or_else(|| default_iam(&credential, regions.as_deref()));
     if let Some(r) = &regions
-        && r.iter().any(|r| regions::cloud_of(r) == Cloud::OpenTelekomCloudSwiss)
+        && r.iter()
+            .any(|r| regions::cloud_of(r) == Cloud::OpenTelekomCloudSwiss)
         && e.iam_endpoint.is_none()
     {
         issue(
             warnings,
             at(&e.credentials),
-            format!("the global IAM of eu-ch2 is unverified; set iam_endpoint if {iam_endpoint} is wrong"),
+            format!(
+                "the global IAM of eu-ch2 is unverified; set iam_endpoint if {iam_endpoint} is wrong"
+            ),
         );
     }
     Some(Discovery {
@@ -479,7 +509,10 @@ fn default_iam(credential: &NamedCredential, allowed: Option<&[String]>) -> Stri
         .and_then(|r| r.first())
         .map_or(Cloud::HuaweiCloud, |r| regions::cloud_of(r));
     let origin = regions::global_iam(cloud);
-    format!("{}/v3", origin.url().unwrap_or("https://iam.myhuaweicloud.com"))
+    format!(
+        "{}/v3",
+        origin.url().unwrap_or("https://iam.myhuaweicloud.com")
+    )
 }
 
 #[cfg(test)]
@@ -490,10 +523,16 @@ mod tests {
     fn templates_override_the_tables() {
         let l = discovered_endpoint(Some("http://x/{region}"), regions::Service::Roma, "eu-de");
         assert_eq!(l, Some(("http://x/eu-de".into(), false)));
-        assert_eq!(discovered_endpoint(None, regions::Service::Roma, "eu-de"), None);
+        assert_eq!(
+            discovered_endpoint(None, regions::Service::Roma, "eu-de"),
+            None
+        );
         assert_eq!(
             discovered_endpoint(None, regions::Service::GaussDbMysql, "cn-east-5"),
-            Some(("https://gaussdb-mysql.cn-east-5.myhuaweicloud.com".into(), false))
+            Some((
+                "https://gaussdb-mysql.cn-east-5.myhuaweicloud.com".into(),
+                false
+            ))
         );
         assert_eq!(
             discovered_endpoint(None, regions::Service::Roma, "xx-new-9"),

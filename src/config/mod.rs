@@ -908,8 +908,11 @@ impl Validator<'_> {
     fn roma_discovery(&mut self, roma: &FileRoma, id: &Spanned<String>) -> Option<RomaDiscovery> {
         match &roma.instances {
             FileRomaInstances::Discover => {
-                let include_instances =
-                    discovery::patterns("include_instances", &roma.include_instances, &mut self.issues);
+                let include_instances = discovery::patterns(
+                    "include_instances",
+                    &roma.include_instances,
+                    &mut self.issues,
+                );
                 let app_quotas =
                     discovery::discovered_app_quotas(&roma.app_quotas, at(id), &mut self.issues);
                 Some(RomaDiscovery {

@@ -59,7 +59,8 @@ impl Scope {
 
 /// Every discovery scope of a config, one per credential, in name order.
 pub fn scopes(config: &Config) -> Vec<Scope> {
-    let ids: Arc<HashSet<String>> = Arc::new(config.projects.iter().map(|p| p.id.clone()).collect());
+    let ids: Arc<HashSet<String>> =
+        Arc::new(config.projects.iter().map(|p| p.id.clone()).collect());
     let mut by_name: std::collections::BTreeMap<String, Scope> = Default::default();
     let blank = |name: &str| Scope {
         credentials: name.to_string(),
@@ -69,9 +70,16 @@ pub fn scopes(config: &Config) -> Vec<Scope> {
     };
     for d in &config.discovery {
         let name = &d.credential.name;
-        by_name.entry(name.clone()).or_insert_with(|| blank(name)).discovery = Some(d.clone());
+        by_name
+            .entry(name.clone())
+            .or_insert_with(|| blank(name))
+            .discovery = Some(d.clone());
     }
-    for p in config.projects.iter().filter(|p| p.roma_discovery.is_some()) {
+    for p in config
+        .projects
+        .iter()
+        .filter(|p| p.roma_discovery.is_some())
+    {
         let name = &p.credential.name;
         by_name
             .entry(name.clone())
@@ -107,7 +115,11 @@ async fn instances_of(
     project: &Project,
     state: &mut ScopeState,
     errors: &mut Vec<(String, PollError)>,
-) -> (Vec<crate::config::RomaInstance>, Vec<crate::model::discovery::FoundInstance>, bool) {
+) -> (
+    Vec<crate::config::RomaInstance>,
+    Vec<crate::model::discovery::FoundInstance>,
+    bool,
+) {
     let Some(roma) = &project.roma_discovery else {
         return (Vec::new(), Vec::new(), false);
     };
@@ -119,7 +131,14 @@ async fn instances_of(
         Err(e) => {
             tracing::warn!(project = %project.id, credential = %project.credential.name, error_code = %e.code, reason = %e.message, "discovery: instance list failed; keeping the last good list");
             errors.push((format!("instances of project {}", project.id), e));
-            (state.instances.get(&project.id).cloned().unwrap_or_default(), true)
+            (
+                state
+                    .instances
+                    .get(&project.id)
+                    .cloned()
+                    .unwrap_or_default(),
+                true,
+            )
         }
     };
     let (polled, found) = select::select_instances(roma, &listed);
@@ -154,7 +173,8 @@ pub async fn run_once(client: &UpstreamClient, scope: &Scope, state: &mut ScopeS
         for s in &selected {
             let (project, notes) = select::discovered_project(d, s);
             keep.insert(project.id.clone());
-            let (polled, instances, stale) = instances_of(client, &project, state, &mut errors).await;
+            let (polled, instances, stale) =
+                instances_of(client, &project, state, &mut errors).await;
             targets.extend(project_targets(select::with_instances(&project, polled)));
             status.projects.push(FoundProject {
                 id: project.id.clone(),

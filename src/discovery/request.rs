@@ -43,7 +43,11 @@ pub struct GlobalSession {
 }
 
 /// Runs `send` up to the client's attempts while failures are retryable.
-async fn with_retries<T, F, Fut>(client: &UpstreamClient, what: &str, mut send: F) -> Result<T, PollError>
+async fn with_retries<T, F, Fut>(
+    client: &UpstreamClient,
+    what: &str,
+    mut send: F,
+) -> Result<T, PollError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, PollError>>,
@@ -97,7 +101,8 @@ fn header_error(credential: &str) -> PollError {
 }
 
 fn set_token(req: &mut reqwest::Request, token: &str, credential: &str) -> Result<(), PollError> {
-    let mut v = reqwest::header::HeaderValue::from_str(token).map_err(|_| header_error(credential))?;
+    let mut v =
+        reqwest::header::HeaderValue::from_str(token).map_err(|_| header_error(credential))?;
     v.set_sensitive(true);
     req.headers_mut().insert("x-auth-token", v);
     Ok(())
@@ -184,7 +189,10 @@ async fn domain_token(
         password,
     } = &discovery.credential.credential
     else {
-        return Err(PollError::local(ErrorCode::Auth, "not an IAM password credential"));
+        return Err(PollError::local(
+            ErrorCode::Auth,
+            "not an IAM password credential",
+        ));
     };
     let body = serde_json::json!({
         "auth": {
@@ -200,7 +208,10 @@ async fn domain_token(
         }
     });
     // The token comes from the credential's IAM, the list from the discovery's.
-    let url = format!("{}/auth/tokens?nocatalog=true", iam_endpoint.trim_end_matches('/'));
+    let url = format!(
+        "{}/auth/tokens?nocatalog=true",
+        iam_endpoint.trim_end_matches('/')
+    );
     let mut req = request(&url, discovery.settings.timeout)?;
     *req.method_mut() = reqwest::Method::POST;
     req.headers_mut().insert(
@@ -237,7 +248,10 @@ async fn domain_token(
         })?;
     let token = Secret::new(token);
     // Half of IAM's shortest usual lifetime (tokens last 24 h, can be revoked earlier).
-    session.token = Some((token.clone(), Instant::now() + Duration::from_secs(6 * 3600)));
+    session.token = Some((
+        token.clone(),
+        Instant::now() + Duration::from_secs(6 * 3600),
+    ));
     Ok(token)
 }
 
@@ -299,6 +313,9 @@ pub async fn list_instances(
     }
     Err(PollError::local(
         ErrorCode::TooManyItems,
-        format!("the instance list of project {} did not end after {MAX_INSTANCE_PAGES} pages", project.id),
+        format!(
+            "the instance list of project {} did not end after {MAX_INSTANCE_PAGES} pages",
+            project.id
+        ),
     ))
 }

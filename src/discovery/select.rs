@@ -51,7 +51,9 @@ pub fn select_projects(
             continue;
         }
         if configured.contains(p.id.as_str()) {
-            skipped.push(skip("configured under `projects:` (polled as configured)".into()));
+            skipped.push(skip(
+                "configured under `projects:` (polled as configured)".into(),
+            ));
             continue;
         }
         if let Some(allowed) = &discovery.regions
@@ -103,7 +105,12 @@ pub fn discovered_project(discovery: &Discovery, s: &Selected) -> (Project, Vec<
             }
         }
     };
-    let roma = at(t.roma.as_deref(), Service::Roma, "roma", discovery.roma.is_some());
+    let roma = at(
+        t.roma.as_deref(),
+        Service::Roma,
+        "roma",
+        discovery.roma.is_some(),
+    );
     let eventgrid = at(
         t.eventgrid.as_deref(),
         Service::EventGrid,
@@ -128,7 +135,10 @@ pub fn discovered_project(discovery: &Discovery, s: &Selected) -> (Project, Vec<
         name: s.project.name.clone(),
         region: s.region.clone(),
         credential: discovery.credential.clone(),
-        eventgrid: discovery.eventgrid.clone().filter(|_| !eventgrid.is_empty()),
+        eventgrid: discovery
+            .eventgrid
+            .clone()
+            .filter(|_| !eventgrid.is_empty()),
         gaussdb_mysql: discovery.gaussdb_mysql && !gaussdb_mysql.is_empty(),
         roma_discovery: discovery.roma.clone().filter(|_| !roma.is_empty()),
         endpoints: Endpoints {
@@ -250,7 +260,11 @@ mod tests {
             .collect();
         assert_eq!(
             sel,
-            [("1", "cn-north-4"), ("2", "cn-north-4"), ("7", "ap-southeast-1")]
+            [
+                ("1", "cn-north-4"),
+                ("2", "cn-north-4"),
+                ("7", "ap-southeast-1")
+            ]
         );
         let why: Vec<(&str, &str)> = skipped
             .iter()
@@ -278,19 +292,40 @@ mod tests {
             region: region.into(),
         };
         let (eu, notes) = discovered_project(&d, &s("eu-de", "eu-de"));
-        assert_eq!(eu.endpoints.gaussdb_mysql, "https://gaussdb-mysql.eu-de.otc.t-systems.com");
+        assert_eq!(
+            eu.endpoints.gaussdb_mysql,
+            "https://gaussdb-mysql.eu-de.otc.t-systems.com"
+        );
         assert!(eu.gaussdb_mysql && eu.eventgrid.is_none() && eu.roma_discovery.is_none());
-        assert_eq!(notes, ["roma: not offered in eu-de", "eventgrid: not offered in eu-de"]);
+        assert_eq!(
+            notes,
+            [
+                "roma: not offered in eu-de",
+                "eventgrid: not offered in eu-de"
+            ]
+        );
         let (cn, notes) = discovered_project(&d, &s("cn-north-4_dev", "cn-north-4"));
         assert!(notes.is_empty(), "{notes:?}");
-        assert_eq!(cn.endpoints.roma, "https://roma.cn-north-4.myhuaweicloud.com");
-        assert_eq!(cn.endpoints.iam, "https://iam.cn-north-4.myhuaweicloud.com/v3");
+        assert_eq!(
+            cn.endpoints.roma,
+            "https://roma.cn-north-4.myhuaweicloud.com"
+        );
+        assert_eq!(
+            cn.endpoints.iam,
+            "https://iam.cn-north-4.myhuaweicloud.com/v3"
+        );
         assert_eq!(cn.name, "cn-north-4_dev");
         let (new, notes) = discovered_project(&d, &s("xx-new-7", "xx-new-7"));
-        assert_eq!(new.endpoints.eventgrid, "https://eg.xx-new-7.myhuaweicloud.com");
+        assert_eq!(
+            new.endpoints.eventgrid,
+            "https://eg.xx-new-7.myhuaweicloud.com"
+        );
         assert_eq!(notes.len(), 3, "{notes:?}");
         let (eu101, _) = discovered_project(&d, &s("eu-west-101", "eu-west-101"));
-        assert_eq!(eu101.endpoints.eventgrid, "https://eg.eu-west-101.myhuaweicloud.eu");
+        assert_eq!(
+            eu101.endpoints.eventgrid,
+            "https://eg.eu-west-101.myhuaweicloud.eu"
+        );
         assert!(eu101.roma_discovery.is_none());
     }
 

@@ -413,7 +413,12 @@ fn render_discovery(out: &mut String, input: &RenderInput<'_>) {
             .iter()
             .filter(|t| t.target.api() == api)
             .count();
-        line(out, "huaweicloud_quota_targets", &[("api", api.as_str())], n as f64);
+        line(
+            out,
+            "huaweicloud_quota_targets",
+            &[("api", api.as_str())],
+            n as f64,
+        );
     }
     if input.discovery.is_empty() {
         return;
@@ -426,7 +431,12 @@ fn render_discovery(out: &mut String, input: &RenderInput<'_>) {
     );
     for d in input.discovery {
         let v = if d.success { 1.0 } else { 0.0 };
-        line(out, "huaweicloud_quota_discovery_success", &[("credentials", &d.credentials)], v);
+        line(
+            out,
+            "huaweicloud_quota_discovery_success",
+            &[("credentials", &d.credentials)],
+            v,
+        );
     }
     header(
         out,

@@ -398,7 +398,7 @@ fn quotas_table(h: &mut String, model: &StatusModel, query: PageQuery) {
             q.target.api().as_str()
         );
         project_cell(h, &q.target.project.name, &q.target.project.id);
-        id_cell(h, &q.target.instance_id());
+        id_cell(h, q.target.instance_id());
         h.push_str("</tr>");
     }
     h.push_str("</tbody></table></div>");
@@ -430,7 +430,7 @@ fn targets_table(h: &mut String, model: &StatusModel, query: PageQuery, now: Sys
             t.api().as_str()
         );
         project_cell(h, &t.project.name, &t.project.id);
-        id_cell(h, &t.instance_id());
+        id_cell(h, t.instance_id());
         match &row.status.last_poll {
             None => {
                 h.push_str("<td>never</td><td class=\"n\">&ndash;</td><td></td><td></td><td></td>")
@@ -497,7 +497,10 @@ fn discovery_section(h: &mut String, model: &StatusModel, now: SystemTime) {
         };
         h.push_str("<h3>");
         push_escaped(h, &d.credentials);
-        let _ = write!(h, " <span class=\"badge {state}\">{label}</span></h3><p class=\"meta\">");
+        let _ = write!(
+            h,
+            " <span class=\"badge {state}\">{label}</span></h3><p class=\"meta\">"
+        );
         match d.last_run {
             Some(t) => {
                 let age = now.duration_since(t).unwrap_or_default();
@@ -535,7 +538,12 @@ fn discovery_section(h: &mut String, model: &StatusModel, now: SystemTime) {
             push_escaped(h, &p.region);
             let polled = p.instances.iter().filter(|i| i.skipped.is_none()).count();
             let _ = write!(h, "</td><td class=\"n\">{polled}</td><td class=\"msg\">");
-            for (n, i) in p.instances.iter().filter(|i| i.skipped.is_some()).enumerate() {
+            for (n, i) in p
+                .instances
+                .iter()
+                .filter(|i| i.skipped.is_some())
+                .enumerate()
+            {
                 if n > 0 {
                     h.push_str(", ");
                 }
@@ -602,7 +610,7 @@ fn clients_table(h: &mut String, model: &StatusModel, query: PageQuery) {
         push_escaped(h, &c.remark);
         h.push_str("</td>");
         let p = &row.target.project;
-        location_cell(h, &p.name, &p.id, &row.target.instance_id());
+        location_cell(h, &p.name, &p.id, row.target.instance_id());
         h.push_str("</tr>");
     }
     h.push_str("</tbody></table></div>");

@@ -298,7 +298,7 @@ impl StatusModel {
                         api: target.api().as_str(),
                         project_id: &target.project.id,
                         project_name: &target.project.name,
-                        instance_id: non_empty(&target.instance_id()),
+                        instance_id: non_empty(target.instance_id()),
                         state: t.state,
                         last_poll_timestamp_seconds: poll.map(|p| unix(p.finished_at)),
                         last_poll_duration_seconds: poll.map(|p| p.duration.as_secs_f64()),
@@ -322,7 +322,7 @@ impl StatusModel {
                         api: q.target.api().as_str(),
                         project_id: &q.target.project.id,
                         project_name: &q.target.project.name,
-                        instance_id: non_empty(&q.target.instance_id()),
+                        instance_id: non_empty(q.target.instance_id()),
                         resource: &r.resource,
                         used: r.used,
                         limit: r.limit,
@@ -341,7 +341,7 @@ impl StatusModel {
                     JsonClient {
                         project_id: &c.target.project.id,
                         project_name: &c.target.project.name,
-                        instance_id: &c.target.instance_id(),
+                        instance_id: c.target.instance_id(),
                         app_quota_id: &q.app_quota_id,
                         name: &q.name,
                         time_unit: &q.time_unit,
@@ -498,8 +498,13 @@ impl StatusCache {
             return m.clone();
         }
         let model = Arc::new(
-            StatusModel::build(generation, snapshot.view(), snapshot.reload_ok(), started_at)
-                .with_discovery(snapshot.discovery()),
+            StatusModel::build(
+                generation,
+                snapshot.view(),
+                snapshot.reload_ok(),
+                started_at,
+            )
+            .with_discovery(snapshot.discovery()),
         );
         *slot = Some(model.clone());
         model

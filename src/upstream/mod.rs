@@ -130,7 +130,8 @@ impl UpstreamClient {
             target.settings().timeout,
             None,
         )?;
-        self.execute(target.api().into(), &target.project, req).await
+        self.execute(target.api().into(), &target.project, req)
+            .await
     }
 
     /// GETs `path_and_query` for `target` and decodes the body, retrying what can be
