@@ -392,5 +392,8 @@ fn demo_once_polls_every_simulated_target() {
     assert!(polls.len() >= 8, "{stdout}");
     assert!(polls.iter().all(|l| l.ends_with(" 1")), "{polls:#?}");
     // The demo world has quotas near exhaustion, so alerts and the landing page have something to show.
-    assert!(stdout.contains("project_name=\"otc-eu-de\""), "{stdout}");
+    assert!(stdout.contains("cloud_region=\"eu-de\""), "{stdout}");
+    // The demo discovers its projects: the skipped ones are not polled.
+    assert!(stdout.contains("huaweicloud_quota_discovery_success{credentials=\"demo\"} 1"), "{stdout}");
+    assert!(stdout.contains("huaweicloud_quota_discovered_projects{credentials=\"demo\"} 2"), "{stdout}");
 }

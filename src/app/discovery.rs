@@ -19,6 +19,7 @@ use crate::discovery::refresh::{self, Round, ScopeState};
 use crate::model::discovery::DiscoveryStatus;
 use crate::model::target::{self, Shard, Target};
 use crate::scheduler::Scheduler;
+use crate::simulator::{SEED_PROJECT_ID, SIM_ACCESS_KEY, SIM_SECRET_KEY, SimProject, SimRomaInstance, World};
 use crate::store::Snapshot;
 use crate::upstream::UpstreamClient;
 
@@ -341,6 +342,39 @@ pub async fn run_discover(config: &Config, shard: Shard, client: &UpstreamClient
     }
 }
 
+/// The world `--demo` serves: [`World::demo`] plus what discovery skips (a `MOS` project,
+/// a disabled one, an instance still being created), so the landing page shows why.
+pub fn demo_world() -> World {
+    let mut world = World::demo();
+    world.add_project(SimProject::new(DEMO_MOS_PROJECT_ID, "MOS"));
+    let mut disabled = SimProject::new(DEMO_DISABLED_PROJECT_ID, "cn-east-3");
+    disabled.enabled = false;
+    world.add_project(disabled);
+    world.add_roma_instance(
+        SEED_PROJECT_ID,
+        SimRomaInstance::new("9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1a", "roma-prod-next")
+            .with_status("CREATING"),
+    );
+    world
+}
+
+/// `--demo`'s config: one AK/SK credential, discovering every project and instance of
+/// the simulator at `base`.
+pub fn demo_config_yaml(base: &str, interval: &str) -> String {
+    let mut s = format!("defaults:\n  interval: {interval}\ncredentials:\n  demo:\n");
+    s += &format!("    access_key: {SIM_ACCESS_KEY}\n    secret_key: {SIM_SECRET_KEY}\n");
+    s += &format!("discovery:\n  - credentials: demo\n    iam_endpoint: {base}/v3\n");
+    s += "    refresh_interval: 1m\n    roma:\n      instances: discover\n";
+    s += "    eventgrid: {}\n    gaussdb_mysql: {}\n";
+    s += &format!("    endpoints:\n      roma: {base}\n      eventgrid: {base}\n      gaussdb_mysql: {base}\n");
+    s
+}
+
+/// Project id of the demo's `MOS` project (no region: skipped).
+const DEMO_MOS_PROJECT_ID: &str = "8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5";
+/// Project id of the demo's disabled project (skipped).
+const DEMO_DISABLED_PROJECT_ID: &str = "9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,6 +390,14 @@ mod tests {
         let (a, b) = all.split_at(3);
         let dup = a[0].clone();
         let got = combine(a, b.iter().chain([&dup]), Shard::default());
+        assert!(
+            Config::from_yaml(
+                std::path::Path::new("demo"),
+                &demo_config_yaml("http://127.0.0.1:1", "15s"),
+                &ProcessEnv
+            )
+            .is_ok_and(|c| c.discovery.len() == 1)
+        );
         assert_eq!(got.len(), all.len());
         let s0 = combine(a, b, Shard { index: 0, count: 2 });
         let s1 = combine(a, b, Shard { index: 1, count: 2 });

@@ -69,12 +69,12 @@ pub async fn run(cli: Cli) -> ExitCode {
     // --demo: the simulator on loopback and a config that polls it.
     let mut _simulator = None;
     let loaded = if cli.demo {
-        match Simulator::start(([127, 0, 0, 1], 0).into(), World::demo()).await {
+        match Simulator::start(([127, 0, 0, 1], 0).into(), discovery::demo_world()).await {
             Ok(sim) => {
-                let yaml = World::demo().exporter_config_yaml(&sim.base_url(), "15s");
+                let yaml = discovery::demo_config_yaml(&sim.base_url(), "15s");
                 let path = Path::new("<demo>");
                 let cfg = Config::from_yaml(path, &yaml, &ProcessEnv);
-                tracing::info!(simulator = %sim.base_url(), "demo mode: polling the built-in cloud simulator");
+                tracing::info!(simulator = %sim.base_url(), "demo mode: discovering and polling the built-in cloud simulator");
                 _simulator = Some(sim);
                 cfg
             }
