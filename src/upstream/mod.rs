@@ -11,6 +11,7 @@ pub mod appquota;
 pub mod auth;
 pub mod backoff;
 pub mod decode;
+pub mod endpoints;
 pub mod eventgrid;
 pub mod gaussdb;
 pub mod ratelimit;
