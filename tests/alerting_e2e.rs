@@ -502,6 +502,24 @@ async fn critical_quota_pages_with_runbook_warning_is_inhibited_groups_are_per_q
         started.elapsed()
     );
 
+    // Every shipped rule (the shard alerts and the used/limit annotations included) loaded
+    // and evaluates without error in this Prometheus.
+    let rules = get_json(
+        &client,
+        &format!("http://127.0.0.1:{prom_port}/api/v1/rules"),
+    )
+    .await;
+    let loaded: Vec<&Value> = rules["data"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .collect();
+    assert_eq!(loaded.len(), rules_of(&yaml(RULES)).len());
+    for r in &loaded {
+        assert_eq!(r["health"], "ok", "rule {} {}", r["name"], r["lastError"]);
+    }
+
     // ---- The pages: PagerDuty events v2, one per group, rendered by the template. -------
     for p in &pages {
         let b = &p.body;
