@@ -13,33 +13,25 @@ pub struct ConfigDuration(pub Duration);
 
 impl<'de> Deserialize<'de> for ConfigDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = ConfigDuration;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a duration such as 30s, 5m or 1h")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<ConfigDuration, E> {
+        scalar(
+            d,
+            "a duration such as 30s, 5m or 1h",
+            |s| {
                 let d = humantime::parse_duration(s.trim()).map_err(|e| {
-                    E::custom(format!(
+                    format!(
                         "invalid duration `{s}` ({e}): expected a number with a unit such as 30s, 5m or 1h"
-                    ))
+                    )
                 })?;
                 if d.is_zero() {
-                    return Err(E::custom("a duration of zero is not allowed here"));
+                    return Err("a duration of zero is not allowed here".to_string());
                 }
                 Ok(ConfigDuration(d))
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<ConfigDuration, E> {
-                Err(E::custom(format!(
-                    "`{n}` has no unit: write it as {n}s, {n}m or {n}h"
-                )))
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<ConfigDuration, E> {
-                self.visit_u64(n.unsigned_abs())
-            }
-        }
-        d.deserialize_any(V)
+            },
+            |n| {
+                let n = n.unsigned_abs();
+                Err(format!("`{n}` has no unit: write it as {n}s, {n}m or {n}h"))
+            },
+        )
     }
 }
 
@@ -97,26 +89,60 @@ impl ByteSize {
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = ByteSize;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a size such as 8MiB")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<ByteSize, E> {
-                ByteSize::parse(s).map(ByteSize).map_err(E::custom)
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<ByteSize, E> {
-                Ok(ByteSize(n))
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<ByteSize, E> {
+        scalar(
+            d,
+            "a size such as 8MiB",
+            |s| ByteSize::parse(s).map(ByteSize).map_err(|e| e.to_string()),
+            |n| {
                 u64::try_from(n)
                     .map(ByteSize)
-                    .map_err(|_| E::custom("a size cannot be negative"))
-            }
-        }
-        d.deserialize_any(V)
+                    .map_err(|_| "a size cannot be negative".to_string())
+            },
+        )
     }
+}
+
+/// Reads a scalar written as a string or an integer: `from_str` and `from_int` turn each
+/// into the value or say what was expected; anything else is refused with `expecting`.
+pub(crate) fn scalar<'de, D, T>(
+    d: D,
+    expecting: &'static str,
+    from_str: impl FnOnce(&str) -> Result<T, String>,
+    from_int: impl FnOnce(i128) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    /// The visitor behind [`scalar`].
+    struct V<S, I> {
+        expecting: &'static str,
+        from_str: S,
+        from_int: I,
+    }
+    impl<T, S, I> Visitor<'_> for V<S, I>
+    where
+        S: FnOnce(&str) -> Result<T, String>,
+        I: FnOnce(i128) -> Result<T, String>,
+    {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+            (self.from_str)(s).map_err(E::custom)
+        }
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<T, E> {
+            (self.from_int)(i128::from(n)).map_err(E::custom)
+        }
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<T, E> {
+            (self.from_int)(i128::from(n)).map_err(E::custom)
+        }
+    }
+    d.deserialize_any(V {
+        expecting,
+        from_str,
+        from_int,
+    })
 }
 
 #[cfg(test)]

@@ -8,13 +8,15 @@ use std::sync::Arc;
 
 use serde_saphyr::Spanned;
 
+mod credential;
+
 use super::endpoints::{self, check_url};
 use super::file::{FileConfig, FileCredential, FileDefaults, FileProject};
-use super::secrets::{self, Secret, SecretSource};
+use super::secrets::SecretSource;
 use super::{
-    AppQuotaSelection, Config, Credential, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL,
-    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_STALENESS, DEFAULT_RATE_LIMIT, DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT, Endpoints, NamedCredential, PollSettings, Project, RomaInstance,
+    AppQuotaSelection, Config, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_STALENESS, DEFAULT_RATE_LIMIT, DEFAULT_RETRIES, DEFAULT_TIMEOUT, Endpoints,
+    NamedCredential, PollSettings, Project, RomaInstance,
 };
 use crate::diag::{ConfigError, Diagnostics, Pos, at};
 
@@ -42,12 +44,8 @@ struct Seen {
     instances: HashMap<(String, String), u64>,
 }
 
-/// The three kinds of credential, told apart by their keys.
-enum CredentialKind {
-    Token,
-    AkSk,
-    IamPassword,
-}
+/// Derives an API's endpoint from the region.
+type Derive = fn(&str) -> String;
 
 /// Resolved credentials by name; a credential that failed validation is absent.
 type Credentials = HashMap<String, Arc<NamedCredential>>;
@@ -265,30 +263,24 @@ impl<'a> Validator<'a> {
     /// that polls only GaussDB); an error only where the API is polled.
     fn endpoints(&mut self, p: &FileProject, region: &str) -> Option<Endpoints> {
         let e = &p.endpoints;
-        let roma = self.endpoint(
-            p,
-            region,
-            &e.roma,
-            p.roma.is_some(),
-            "roma",
-            endpoints::roma,
-        );
-        let eventgrid = self.endpoint(
-            p,
-            region,
-            &e.eventgrid,
-            p.eventgrid.is_some(),
-            "eventgrid",
-            endpoints::eventgrid,
-        );
-        let gaussdb_mysql = self.endpoint(
-            p,
-            region,
-            &e.gaussdb_mysql,
-            p.gaussdb_mysql.is_some(),
-            "gaussdb_mysql",
-            endpoints::gaussdb_mysql,
-        );
+        let apis: [(_, _, _, Derive); 3] = [
+            (&e.roma, p.roma.is_some(), "roma", endpoints::roma),
+            (
+                &e.eventgrid,
+                p.eventgrid.is_some(),
+                "eventgrid",
+                endpoints::eventgrid,
+            ),
+            (
+                &e.gaussdb_mysql,
+                p.gaussdb_mysql.is_some(),
+                "gaussdb_mysql",
+                endpoints::gaussdb_mysql,
+            ),
+        ];
+        let [roma, eventgrid, gaussdb_mysql] = apis.map(|(given, needed, key, derive)| {
+            self.endpoint(p, region, given, needed, key, derive)
+        });
         let iam = match &e.iam {
             Some(s) => self.url(&s.value, at(s), "endpoints.iam"),
             None if region.is_empty() => Some(String::new()),
@@ -311,7 +303,7 @@ impl<'a> Validator<'a> {
         given: &Option<Spanned<String>>,
         needed: bool,
         key: &str,
-        derive: fn(&str) -> String,
+        derive: Derive,
     ) -> Option<String> {
         match given {
             Some(s) => self.url(&s.value, at(s), &format!("endpoints.{key}")),
@@ -431,197 +423,6 @@ impl<'a> Validator<'a> {
             );
         }
         settings
-    }
-
-    /// One entry under `credentials:`.
-    fn credential(&mut self, name: &str, c: &FileCredential) -> Option<Credential> {
-        let pos = [
-            &c.token,
-            &c.token_file,
-            &c.access_key,
-            &c.secret_key,
-            &c.secret_key_file,
-            &c.iam_endpoint,
-            &c.domain,
-            &c.username,
-            &c.password,
-            &c.password_file,
-        ]
-        .into_iter()
-        .flatten()
-        .map(at)
-        .min()
-        .unwrap_or((0, 0));
-        match self.credential_kind(name, c, pos)? {
-            CredentialKind::Token => self.token(name, c, pos),
-            CredentialKind::AkSk => self.aksk(name, c, pos),
-            CredentialKind::IamPassword => self.iam_password(name, c, pos),
-        }
-    }
-
-    /// Which kind a credential is, by the keys it sets; exactly one kind is allowed.
-    fn credential_kind(
-        &mut self,
-        name: &str,
-        c: &FileCredential,
-        pos: Pos,
-    ) -> Option<CredentialKind> {
-        let is_token = c.token.is_some() || c.token_file.is_some();
-        let is_aksk = c.access_key.is_some()
-            || c.secret_key.is_some()
-            || c.secret_key_file.is_some()
-            || c.security_token.is_some()
-            || c.security_token_file.is_some();
-        let is_iam = c.iam_endpoint.is_some()
-            || c.domain.is_some()
-            || c.username.is_some()
-            || c.password.is_some()
-            || c.password_file.is_some();
-        let kinds = [
-            (is_token, CredentialKind::Token, "a static token"),
-            (is_aksk, CredentialKind::AkSk, "AK/SK keys"),
-            (is_iam, CredentialKind::IamPassword, "IAM password keys"),
-        ];
-        let mut present: Vec<_> = kinds.into_iter().filter(|k| k.0).collect();
-        match present.len() {
-            0 => {
-                self.diag.issue(
-                    pos,
-                    format!(
-                        "credential `{name}` is empty: expected `token`, or `access_key` + `secret_key`, or `iam_endpoint` + `domain` + `username` + `password`"
-                    ),
-                );
-                None
-            }
-            1 => present.pop().map(|k| k.1),
-            _ => {
-                let which: Vec<&str> = present.iter().map(|k| k.2).collect();
-                self.diag.issue(
-                    pos,
-                    format!(
-                        "credential `{name}` is ambiguous: it mixes {}; keep the keys of one kind only",
-                        which.join(" and ")
-                    ),
-                );
-                None
-            }
-        }
-    }
-
-    /// A static token credential.
-    fn token(&mut self, name: &str, c: &FileCredential, pos: Pos) -> Option<Credential> {
-        let token = self.secret(name, "token", &c.token, &c.token_file, true, pos)?;
-        Some(Credential::Token { token: token? })
-    }
-
-    /// An AK/SK credential.
-    fn aksk(&mut self, name: &str, c: &FileCredential, pos: Pos) -> Option<Credential> {
-        let ak = self.plain(name, "access_key", &c.access_key, pos);
-        let sk = self.secret(
-            name,
-            "secret_key",
-            &c.secret_key,
-            &c.secret_key_file,
-            true,
-            pos,
-        );
-        let st = self.secret(
-            name,
-            "security_token",
-            &c.security_token,
-            &c.security_token_file,
-            false,
-            pos,
-        );
-        Some(Credential::AkSk {
-            access_key: ak?,
-            secret_key: sk??,
-            security_token: st?,
-        })
-    }
-
-    /// An IAM user and password credential.
-    fn iam_password(&mut self, name: &str, c: &FileCredential, pos: Pos) -> Option<Credential> {
-        let endpoint = self.plain(name, "iam_endpoint", &c.iam_endpoint, pos);
-        let endpoint = match (endpoint, &c.iam_endpoint) {
-            (Some(e), Some(s)) => self.url(&e, at(s), "iam_endpoint"),
-            _ => None,
-        };
-        let domain = self.plain(name, "domain", &c.domain, pos);
-        let username = self.plain(name, "username", &c.username, pos);
-        let password = self.secret(name, "password", &c.password, &c.password_file, true, pos);
-        Some(Credential::IamPassword {
-            iam_endpoint: endpoint?,
-            domain: domain?,
-            username: username?,
-            password: password??,
-        })
-    }
-
-    /// A required non-secret value (may use `${ENV}`).
-    fn plain(
-        &mut self,
-        name: &str,
-        key: &str,
-        v: &Option<Spanned<String>>,
-        pos: Pos,
-    ) -> Option<String> {
-        match v {
-            None => {
-                self.diag
-                    .issue(pos, format!("credential `{name}` is missing `{key}`"));
-                None
-            }
-            Some(s) => self.expand(name, key, s),
-        }
-    }
-
-    /// A secret given inline (with `${ENV}`) or as `{key}_file`. `Some(None)` means
-    /// "not given and not required"; `None` means an error was recorded.
-    fn secret(
-        &mut self,
-        name: &str,
-        key: &str,
-        inline: &Option<Spanned<String>>,
-        file: &Option<Spanned<String>>,
-        required: bool,
-        pos: Pos,
-    ) -> Option<Option<Secret>> {
-        match (inline, file) {
-            (Some(s), Some(_)) => {
-                self.diag.issue(
-                    at(s),
-                    format!("credential `{name}` sets both `{key}` and `{key}_file`: keep one"),
-                );
-                None
-            }
-            (Some(s), None) => self.expand(name, key, s).map(|v| Some(Secret::new(v))),
-            (None, Some(f)) => {
-                let path = self.diag.path(f.value.trim());
-                secrets::read_file(key, &path, self.secrets)
-                    .map_err(|e| self.diag.issue(at(f), e.to_string()))
-                    .ok()
-                    .map(Some)
-            }
-            (None, None) if required => {
-                self.diag.issue(
-                    pos,
-                    format!("credential `{name}` is missing `{key}` (or `{key}_file`)"),
-                );
-                None
-            }
-            (None, None) => Some(None),
-        }
-    }
-
-    /// Expands `${VAR}` references; the value itself is never put in a message.
-    fn expand(&mut self, name: &str, key: &str, s: &Spanned<String>) -> Option<String> {
-        secrets::expand(&s.value, self.secrets)
-            .map_err(|e| {
-                self.diag
-                    .issue(at(s), format!("credential `{name}`: `{key}` {e}"))
-            })
-            .ok()
     }
 }
 
