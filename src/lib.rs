@@ -34,6 +34,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod diag;
 pub mod exposition;
 pub mod logging;
 pub mod model;
