@@ -394,6 +394,12 @@ fn demo_once_polls_every_simulated_target() {
     // The demo world has quotas near exhaustion, so alerts and the landing page have something to show.
     assert!(stdout.contains("cloud_region=\"eu-de\""), "{stdout}");
     // The demo discovers its projects: the skipped ones are not polled.
-    assert!(stdout.contains("huaweicloud_quota_discovery_success{credentials=\"demo\"} 1"), "{stdout}");
-    assert!(stdout.contains("huaweicloud_quota_discovered_projects{credentials=\"demo\"} 2"), "{stdout}");
+    assert!(
+        stdout.contains("huaweicloud_quota_discovery_success{credentials=\"demo\"} 1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("huaweicloud_quota_discovered_projects{credentials=\"demo\"} 2"),
+        "{stdout}"
+    );
 }

@@ -19,7 +19,9 @@ use crate::discovery::refresh::{self, Round, ScopeState};
 use crate::model::discovery::DiscoveryStatus;
 use crate::model::target::{self, Shard, Target};
 use crate::scheduler::Scheduler;
-use crate::simulator::{SEED_PROJECT_ID, SIM_ACCESS_KEY, SIM_SECRET_KEY, SimProject, SimRomaInstance, World};
+use crate::simulator::{
+    SEED_PROJECT_ID, SIM_ACCESS_KEY, SIM_SECRET_KEY, SimProject, SimRomaInstance, World,
+};
 use crate::store::Snapshot;
 use crate::upstream::UpstreamClient;
 
@@ -366,7 +368,9 @@ pub fn demo_config_yaml(base: &str, interval: &str) -> String {
     s += &format!("discovery:\n  - credentials: demo\n    iam_endpoint: {base}/v3\n");
     s += "    refresh_interval: 1m\n    roma:\n      instances: discover\n";
     s += "    eventgrid: {}\n    gaussdb_mysql: {}\n";
-    s += &format!("    endpoints:\n      roma: {base}\n      eventgrid: {base}\n      gaussdb_mysql: {base}\n");
+    s += &format!(
+        "    endpoints:\n      roma: {base}\n      eventgrid: {base}\n      gaussdb_mysql: {base}\n"
+    );
     s
 }
 

@@ -98,19 +98,13 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     let targets = target::targets(&config, cli.shard);
     for w in &config.warnings {
-        tracing::warn!(file = %config.source.display(), line = w.line, column = w.column, "{}", w.message);
+        tracing::warn!("config warning: {w}");
     }
     if cli.config_check {
         print!("{}", describe(&config, &targets, &cli));
         print!("{}", discovery::describe(&config));
         for w in &config.warnings {
-            println!(
-                "warning: {}:{}:{}: {}",
-                config.source.display(),
-                w.line,
-                w.column,
-                w.message
-            );
+            println!("warning: {w}");
         }
         if let Some(path) = &cli.web_config_file {
             let p = path.clone();
@@ -323,7 +317,7 @@ impl Reloader {
             Some(path) => match Config::load(path) {
                 Ok(config) => {
                     for w in &config.warnings {
-                        tracing::warn!(file = %config.source.display(), line = w.line, column = w.column, "{}", w.message);
+                        tracing::warn!("config warning: {w}");
                     }
                     let applied = self.hub.configure(&config);
                     let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,135 +1,24 @@
-//! The `discovery:` section: which credential lists its projects and instances, how often,
-//! which of them to poll and where; plus `roma: {instances: discover}` in a configured
-//! project. Schema (with spans) and validation; the discovery itself is `crate::discovery`.
+//! The `discovery:` section resolved: which credential lists its projects and instances,
+//! how often, which of them to poll and where; plus `roma: {instances: discover}` in a
+//! configured project. The schema is in `file.rs`; the discovery itself is
+//! `crate::discovery`.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
+use super::endpoints::check_url;
+use super::file::{AppQuotaSelection, FileDiscovery, FileEventgrid};
 use super::regions::{self, Cloud, Lookup};
-use super::{
-    AppQuotaSelection, ConfigDuration, ConfigIssue, Credential, FileEventgrid, FileGaussdb,
-    FileRomaInstance, NamedCredential, PollSettings, check_url,
-};
+use super::{Credential, NamedCredential, PollSettings};
+use crate::diag::{Diagnostics, Pos, at};
 
 /// Default `refresh_interval`.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
 /// Shortest `refresh_interval` allowed: IAM is a shared, rate-limited service.
 pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
-
-/// `roma.instances` of a configured project: a list, or `discover`.
-#[derive(Clone, Debug)]
-pub enum FileRomaInstances {
-    /// These instances.
-    List(Vec<FileRomaInstance>),
-    /// The project's `RUNNING` instances, listed again at every refresh.
-    Discover,
-}
-
-impl Default for FileRomaInstances {
-    fn default() -> Self {
-        FileRomaInstances::List(Vec::new())
-    }
-}
-
-impl<'de> Deserialize<'de> for FileRomaInstances {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = FileRomaInstances;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list of instances (`- id: ...`) or `discover`")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<FileRomaInstances, E> {
-                match s.trim() {
-                    "discover" => Ok(FileRomaInstances::Discover),
-                    other => Err(E::custom(format!(
-                        "invalid roma.instances `{other}`: expected `discover` or a list of instances (`- id: ...`)"
-                    ))),
-                }
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<FileRomaInstances, A::Error> {
-                let mut list = Vec::new();
-                while let Some(i) = seq.next_element::<FileRomaInstance>()? {
-                    list.push(i);
-                }
-                Ok(FileRomaInstances::List(list))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// `roma:` of a discovery entry.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileDiscoveryRoma {
-    /// Must be `discover`: each project's `RUNNING` ROMA Connect instances.
-    pub instances: Spanned<String>,
-    /// Only instances whose name matches one of these regexes (default: every one).
-    #[serde(default)]
-    pub include_instances: Vec<Spanned<String>>,
-    /// Client quotas per discovered instance: `discover` (default) or `none`.
-    #[serde(default)]
-    pub app_quotas: AppQuotaSelection,
-    /// Poll each discovered instance's custom backend quota (`livedata-quota`). Default true.
-    #[serde(default = "yes")]
-    pub livedata: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Endpoint templates of a discovery entry; `{region}` becomes the project's region.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileEndpointTemplates {
-    /// ROMA Connect, for example `https://roma.{region}.example.internal`.
-    pub roma: Option<Spanned<String>>,
-    /// EventGrid.
-    pub eventgrid: Option<Spanned<String>>,
-    /// GaussDB for MySQL.
-    pub gaussdb_mysql: Option<Spanned<String>>,
-}
-
-/// One `discovery:` entry as written.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileDiscovery {
-    /// Name of an entry under `credentials:` (any kind).
-    pub credentials: Spanned<String>,
-    /// IAM endpoint that lists the projects (`.../v3`). Default: the cloud's global IAM;
-    /// for an IAM password credential, its own `iam_endpoint`.
-    pub iam_endpoint: Option<Spanned<String>>,
-    /// The account (domain) id sent as `X-Domain-Id` with AK/SK; default: asked from IAM
-    /// (`GET /v3/auth/domains`) once.
-    pub domain_id: Option<Spanned<String>>,
-    /// List projects and instances again this often. Default `1h`.
-    pub refresh_interval: Option<Spanned<ConfigDuration>>,
-    /// Only projects in these regions (default: every region).
-    pub regions: Option<Vec<Spanned<String>>>,
-    /// Leave out projects whose name matches one of these regexes.
-    #[serde(default)]
-    pub exclude_projects: Vec<Spanned<String>>,
-    /// ROMA Connect instances of every discovered project.
-    pub roma: Option<FileDiscoveryRoma>,
-    /// EventGrid quotas of every discovered project whose region offers EventGrid.
-    pub eventgrid: Option<FileEventgrid>,
-    /// GaussDB for MySQL quotas of every discovered project whose region offers it.
-    pub gaussdb_mysql: Option<FileGaussdb>,
-    /// Endpoint overrides; `{region}` becomes the project's region.
-    #[serde(default)]
-    pub endpoints: FileEndpointTemplates,
-}
 
 /// A regex on names, compared by its text (so configs can be compared).
 #[derive(Clone, Debug)]
@@ -235,34 +124,18 @@ pub struct Discovery {
     pub settings: PollSettings,
 }
 
-fn at<T>(s: &Spanned<T>) -> (u64, u64) {
-    (s.referenced.line(), s.referenced.column())
-}
-
-fn issue(out: &mut Vec<ConfigIssue>, pos: (u64, u64), message: impl Into<String>) {
-    out.push(ConfigIssue {
-        line: pos.0,
-        column: pos.1,
-        message: message.into(),
-    });
-}
-
 /// Compiles a list of regexes, reporting each bad one.
 pub(crate) fn patterns(
     key: &str,
     list: &[Spanned<String>],
-    issues: &mut Vec<ConfigIssue>,
+    diag: &mut Diagnostics,
 ) -> Vec<NamePattern> {
     list.iter()
         .filter_map(|p| match NamePattern::new(&p.value) {
             Ok(r) => Some(r),
             Err(e) => {
                 let e = e.lines().last().unwrap_or_default().trim().to_string();
-                issue(
-                    issues,
-                    at(p),
-                    format!("invalid regex `{}` in {key}: {e}", p.value),
-                );
+                diag.issue(at(p), format!("invalid regex `{}` in {key}: {e}", p.value));
                 None
             }
         })
@@ -272,13 +145,11 @@ pub(crate) fn patterns(
 /// Client quota selection of discovered instances: a list of ids makes no sense there.
 pub(crate) fn discovered_app_quotas(
     selection: &AppQuotaSelection,
-    pos: (u64, u64),
-    issues: &mut Vec<ConfigIssue>,
+    pos: Pos,
+    diag: &mut Diagnostics,
 ) -> AppQuotaSelection {
     if let AppQuotaSelection::Ids(_) = selection {
-        issue(
-            issues,
-            pos,
+        diag.issue(pos,
             "app_quotas of discovered instances must be `discover` or `none`: ids belong to one instance, list it under `instances:`",
         );
     }
@@ -286,15 +157,13 @@ pub(crate) fn discovered_app_quotas(
 }
 
 /// The EventGrid type filter, upper-case; bad names are reported.
-pub(crate) fn eventgrid_types(eg: &FileEventgrid, issues: &mut Vec<ConfigIssue>) -> Vec<String> {
+pub(crate) fn eventgrid_types(eg: &FileEventgrid, diag: &mut Diagnostics) -> Vec<String> {
     eg.types
         .iter()
         .filter_map(|t| {
             let v = t.value.trim().to_ascii_uppercase();
             if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                issue(
-                    issues,
-                    at(t),
+                diag.issue(at(t),
                     format!(
                         "invalid EventGrid quota type `{}`: expected a name such as CHANNEL or SOURCE",
                         t.value
@@ -314,16 +183,14 @@ pub(crate) fn validate(
     credentials: &HashMap<String, Arc<NamedCredential>>,
     written: &[&str],
     defaults: PollSettings,
-    issues: &mut Vec<ConfigIssue>,
-    warnings: &mut Vec<ConfigIssue>,
+    diag: &mut Diagnostics,
 ) -> Vec<Discovery> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for e in entries {
         let name = e.credentials.value.trim();
         if !seen.insert(name.to_string()) {
-            issue(
-                issues,
+            diag.issue(
                 at(&e.credentials),
                 format!("credentials `{name}` has two discovery entries: keep one per credential"),
             );
@@ -331,9 +198,7 @@ pub(crate) fn validate(
         }
         let credential = credentials.get(name).cloned();
         if credential.is_none() && !written.contains(&name) {
-            issue(
-                issues,
-                at(&e.credentials),
+            diag.issue(at(&e.credentials),
                 if written.is_empty() {
                     format!(
                         "unknown credentials `{name}`: there is no `credentials:` section; define it there"
@@ -346,7 +211,7 @@ pub(crate) fn validate(
                 },
             );
         }
-        if let Some(entry) = entry(e, credential, defaults, issues, warnings) {
+        if let Some(entry) = entry(e, credential, defaults, diag) {
             out.push(entry);
         }
     }
@@ -357,13 +222,12 @@ fn entry(
     e: &FileDiscovery,
     credential: Option<Arc<NamedCredential>>,
     defaults: PollSettings,
-    issues: &mut Vec<ConfigIssue>,
-    warnings: &mut Vec<ConfigIssue>,
+    diag: &mut Diagnostics,
 ) -> Option<Discovery> {
-    let start = issues.len();
+    let start = diag.issues.len();
     let refresh_interval = match &e.refresh_interval {
         Some(r) if r.value.0 < MIN_REFRESH_INTERVAL => {
-            issue(issues, at(r), "refresh_interval must be at least 1s");
+            diag.issue(at(r), "refresh_interval must be at least 1s");
             DEFAULT_REFRESH_INTERVAL
         }
         Some(r) => r.value.0,
@@ -376,8 +240,7 @@ fn entry(
                 if regions::is_region(&v) {
                     Some(v)
                 } else {
-                    issue(
-                        issues,
+                    diag.issue(
                         at(r),
                         format!("`{v}` is no region id: expected one such as cn-north-4 or eu-de"),
                     );
@@ -386,12 +249,10 @@ fn entry(
             })
             .collect::<Vec<_>>()
     });
-    let exclude_projects = patterns("exclude_projects", &e.exclude_projects, issues);
+    let exclude_projects = patterns("exclude_projects", &e.exclude_projects, diag);
     let roma = e.roma.as_ref().map(|r| {
         if r.instances.value.trim() != "discover" {
-            issue(
-                issues,
-                at(&r.instances),
+            diag.issue(at(&r.instances),
                 format!(
                     "roma.instances of a discovery entry must be `discover` (got `{}`): list fixed instances under a project in `projects:`",
                     r.instances.value
@@ -399,8 +260,8 @@ fn entry(
             );
         }
         RomaDiscovery {
-            include_instances: patterns("include_instances", &r.include_instances, issues),
-            app_quotas: discovered_app_quotas(&r.app_quotas, at(&r.instances), issues),
+            include_instances: patterns("include_instances", &r.include_instances, diag),
+            app_quotas: discovered_app_quotas(&r.app_quotas, at(&r.instances), diag),
             livedata: r.livedata,
         }
     });
@@ -408,17 +269,13 @@ fn entry(
         .as_ref()
         .is_some_and(|r| !r.livedata && r.app_quotas == AppQuotaSelection::None)
     {
-        issue(
-            issues,
-            at(&e.credentials),
+        diag.issue(at(&e.credentials),
             "roma with `livedata: false` and `app_quotas: none` polls nothing: remove `roma` or enable one",
         );
     }
-    let eventgrid = e.eventgrid.as_ref().map(|eg| eventgrid_types(eg, issues));
+    let eventgrid = e.eventgrid.as_ref().map(|eg| eventgrid_types(eg, diag));
     if e.roma.is_none() && e.eventgrid.is_none() && e.gaussdb_mysql.is_none() {
-        issue(
-            issues,
-            at(&e.credentials),
+        diag.issue(at(&e.credentials),
             "this discovery entry polls nothing: add `roma: {instances: discover}`, `eventgrid: {}` and/or `gaussdb_mysql: {}`",
         );
     }
@@ -428,11 +285,7 @@ fn entry(
         match check_url(&t.value.replace("{region}", "cn-north-4")) {
             Ok(_) => Some(t.value.trim().trim_end_matches('/').to_string()),
             Err(why) => {
-                issue(
-                    issues,
-                    at(t),
-                    format!("invalid URL for endpoints.{key}: {why}"),
-                );
+                diag.issue(at(t), format!("invalid URL for endpoints.{key}: {why}"));
                 None
             }
         }
@@ -446,11 +299,7 @@ fn entry(
         Some(s) => match check_url(&s.value) {
             Ok(u) => Some(u),
             Err(why) => {
-                issue(
-                    issues,
-                    at(s),
-                    format!("invalid URL for iam_endpoint: {why}"),
-                );
+                diag.issue(at(s), format!("invalid URL for iam_endpoint: {why}"));
                 None
             }
         },
@@ -460,14 +309,13 @@ fn entry(
     if let (Some(d), Some(s)) = (&domain_id, &e.domain_id)
         && (d.is_empty() || !d.chars().all(|c| c.is_ascii_alphanumeric()))
     {
-        issue(
-            issues,
+        diag.issue(
             at(s),
             format!("invalid domain_id `{d}`: expected the account id (hex)"),
         );
     }
     let credential = credential?;
-    if issues.len() > start {
+    if diag.issues.len() > start {
         return None;
     }
     let iam_endpoint = iam_endpoint.unwrap_or_else(|| default_iam(&credential, regions.as_deref()));
@@ -476,13 +324,11 @@ fn entry(
             .any(|r| regions::cloud_of(r) == Cloud::OpenTelekomCloudSwiss)
         && e.iam_endpoint.is_none()
     {
-        issue(
-            warnings,
-            at(&e.credentials),
-            format!(
-                "the global IAM of eu-ch2 is unverified; set iam_endpoint if {iam_endpoint} is wrong"
-            ),
-        );
+        let (line, column) = at(&e.credentials);
+        diag.note(format!(
+            "{}:{line}:{column}: the global IAM of eu-ch2 is unverified; set iam_endpoint if {iam_endpoint} is wrong",
+            diag.file().display()
+        ));
     }
     Some(Discovery {
         credential,
