@@ -54,7 +54,7 @@ fn promtool_unit_tests_pass_and_cover_every_alert_both_ways() {
         .iter()
         .map(|a| a["alert"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(all.len(), 10, "{all:?}");
+    assert_eq!(all.len(), 11, "{all:?}");
     assert_eq!(fires, all, "alerts without a firing case");
     assert_eq!(quiet, all, "alerts without a quiet case");
 
