@@ -353,3 +353,71 @@ async fn reload_with_discovery_on_keeps_the_targets_and_applies_new_filters() {
     assert_eq!(livedata_instances(&body), RUNNING_INSTANCES - 2, "{body}");
     assert!(body.contains("huaweicloud_quota_config_last_reload_successful 1"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_projects_win_and_may_discover_their_own_instances() {
+    let sim = start_sim(World::discovery()).await;
+    let base = sim.base_url();
+    let explicit = format!(
+        "projects:\n  - id: {SEED_PROJECT_ID}\n    name: prod-seed\n    region: cn-north-4\n    credentials: sim\n    endpoints: {{ roma: {base}, gaussdb_mysql: {base} }}\n    roma:\n      instances: discover\n      include_instances: [\"^prod-\"]\n      app_quotas: none\n    gaussdb_mysql: {{}}\n"
+    );
+    let (_dir, path) = write_temp(
+        "c.yaml",
+        &config(&base, &credentials_aksk(), "1h", &explicit),
+    );
+    let p = path.to_str().unwrap().to_string();
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || run(&["--config.check", "--config.file", &p]))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("discovery (run `discover` to see what it finds):"),
+        "{out}"
+    );
+    assert!(
+        out.contains("credentials=sim [AK/SK with X-Domain-Id]"),
+        "{out}"
+    );
+    assert!(!out.contains(SIM_SECRET_KEY));
+
+    let exporter = Exporter::start(&["--config.file", path.to_str().unwrap()]);
+    exporter.wait_ready(DEADLINE).await;
+    let body = scrape_until(
+        &exporter,
+        DEADLINE,
+        "configured and discovered targets",
+        |b| {
+            value(
+                b,
+                "huaweicloud_quota_discovery_success{credentials=\"sim\"}",
+            ) == Some(1.0)
+                && livedata_instances(b) == 6 + 1 + 2
+        },
+    )
+    .await;
+    // The configured project keeps its name and polls only what it configures.
+    assert!(body.contains("project_name=\"prod-seed\""), "{body}");
+    assert!(
+        !body.contains(&format!(
+            "api=\"eventgrid\",project_id=\"{SEED_PROJECT_ID}\""
+        )),
+        "{body}"
+    );
+    assert!(
+        !body.contains(&format!(
+            "api=\"roma_app_quota\",project_id=\"{SEED_PROJECT_ID}\""
+        )),
+        "{body}"
+    );
+    // Discovered projects besides it: dev and ap.
+    assert_eq!(
+        value(
+            &body,
+            "huaweicloud_quota_discovered_projects{credentials=\"sim\"}"
+        ),
+        Some(2.0)
+    );
+    let (_, _, status) = exporter.get("/api/v1/status").await;
+    assert!(status.contains("configured under `projects:`"), "{status}");
+}
