@@ -393,4 +393,138 @@ mod tests {
         assert_eq!(a, NamePattern::new("^prod-").expect("valid"));
         assert!(NamePattern::new("(").is_err());
     }
+
+    fn load(yaml: &str) -> Result<crate::config::Config, crate::config::ConfigError> {
+        crate::config::Config::from_yaml(
+            std::path::Path::new("t.yaml"),
+            yaml,
+            &crate::config::ProcessEnv,
+        )
+    }
+
+    const BASE: &str = "credentials:\n  a:\n    access_key: AK\n    secret_key: SK\ndiscovery:\n  - credentials: a\n";
+
+    #[test]
+    fn discovery_alone_is_a_config_and_defaults_apply() {
+        let c = load(&format!("{BASE}    roma: {{instances: discover}}\n")).expect("valid");
+        assert!(c.projects.is_empty());
+        let d = &c.discovery[0];
+        assert_eq!(d.refresh_interval, DEFAULT_REFRESH_INTERVAL);
+        assert_eq!(d.iam_endpoint, "https://iam.myhuaweicloud.com/v3");
+        let roma = d.roma.as_ref().expect("roma");
+        assert_eq!(roma.app_quotas, AppQuotaSelection::Discover);
+        assert!(roma.livedata && roma.includes("anything"));
+        // Only OTC regions: OTC's global IAM.
+        let c = load(&format!(
+            "{BASE}    regions: [eu-de]\n    gaussdb_mysql: {{}}\n"
+        ))
+        .expect("valid");
+        assert_eq!(
+            c.discovery[0].iam_endpoint,
+            "https://iam.eu-de.otc.t-systems.com/v3"
+        );
+    }
+
+    #[test]
+    fn broken_discovery_entries_name_line_and_reason() {
+        let cases = [
+            ("    credentail: b\n", "unknown field `credentail`"),
+            (
+                "    refresh_interval: 500ms\n    gaussdb_mysql: {}\n",
+                "refresh_interval must be at least 1s",
+            ),
+            (
+                "    regions: [MOS]\n    gaussdb_mysql: {}\n",
+                "`MOS` is no region id",
+            ),
+            (
+                "    exclude_projects: [\"(\"]\n    gaussdb_mysql: {}\n",
+                "invalid regex `(` in exclude_projects",
+            ),
+            ("    roma: {instances: all}\n", "must be `discover`"),
+            (
+                "    roma: {instances: discover, app_quotas: [x]}\n",
+                "must be `discover` or `none`",
+            ),
+            (
+                "    iam_endpoint: ftp://x\n    gaussdb_mysql: {}\n",
+                "invalid URL for iam_endpoint",
+            ),
+            (
+                "    endpoints: {roma: \"not a url/{region}\"}\n    roma: {instances: discover}\n",
+                "invalid URL for endpoints.roma",
+            ),
+            ("    refresh_interval: 1h\n", "polls nothing"),
+            (
+                "    gaussdb_mysql: {}\n  - credentials: a\n    gaussdb_mysql: {}\n",
+                "two discovery entries",
+            ),
+        ];
+        for (extra, fragment) in cases {
+            let yaml = format!("{BASE}{extra}");
+            let err = load(&yaml).expect_err(&yaml).to_string();
+            assert!(
+                err.contains(fragment),
+                "expected `{fragment}` in\n{err}\nfor\n{yaml}"
+            );
+            assert!(err.starts_with("t.yaml:"), "{err}");
+        }
+        let err = load("credentials:\n  a:\n    token: x\ndiscovery:\n  - credentials: nope\n    gaussdb_mysql: {}\n")
+            .expect_err("unknown credential")
+            .to_string();
+        assert!(
+            err.contains("unknown credentials `nope`: expected one of a"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn configured_projects_may_discover_their_instances_and_get_warnings() {
+        let yaml = "credentials:\n  a:\n    token: x\nprojects:\n  - id: p1\n    region: eu-de\n    credentials: a\n    roma: {instances: discover, include_instances: [\"^prod\"]}\n    eventgrid: {}\n    gaussdb_mysql: {}\n";
+        let c = load(yaml).expect("valid");
+        let p = &c.projects[0];
+        assert!(
+            p.roma_discovery
+                .as_ref()
+                .is_some_and(|r| r.includes("prod-1") && !r.includes("test"))
+        );
+        // OTC offers neither ROMA Connect nor EventGrid: warned, not polled; GaussDB is.
+        assert_eq!(p.endpoints.eventgrid, "");
+        assert_eq!(
+            p.endpoints.gaussdb_mysql,
+            "https://gaussdb-mysql.eu-de.otc.t-systems.com"
+        );
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0]
+                .starts_with("t.yaml:5:9: project `p1`: roma is not offered in region `eu-de`"),
+            "{:?}",
+            c.warnings
+        );
+        // A region in no table: the pattern, with a warning.
+        let c = load(&yaml.replace("eu-de", "xx-new-3").replace(
+            "    roma: {instances: discover, include_instances: [\"^prod\"]}\n",
+            "",
+        ))
+        .expect("valid");
+        assert_eq!(
+            c.projects[0].endpoints.eventgrid,
+            "https://eg.xx-new-3.myhuaweicloud.com"
+        );
+        assert!(
+            c.warnings
+                .iter()
+                .all(|w| w.contains("in no SDK region table")),
+            "{:?}",
+            c.warnings
+        );
+        // include_instances beside a list is an error.
+        let err = load(&yaml.replace("{instances: discover,", "{instances: [{id: i1}],"))
+            .expect_err("list");
+        assert!(
+            err.to_string()
+                .contains("include_instances needs `instances: discover`"),
+            "{err}"
+        );
+    }
 }

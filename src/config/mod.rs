@@ -317,6 +317,12 @@ projects:
         let text = include_str!("../../config/huaweicloud-quota-exporter.yaml");
         let c = load(text).expect("example config must load");
         assert_eq!(c.projects.len(), 2);
+        assert_eq!(c.discovery.len(), 1);
+        assert_eq!(
+            c.discovery[0].iam_endpoint,
+            "https://iam.myhuaweicloud.com/v3"
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         assert_eq!(
             c.projects[1].endpoints.gaussdb_mysql,
             "https://gaussdb-mysql.eu-de.otc.t-systems.com"
