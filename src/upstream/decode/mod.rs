@@ -63,7 +63,6 @@ mod tests {
         }
     }
 
-
     /// Bytes that change JSON structure or meaning, plus invalid UTF-8.
     const INTERESTING: &[u8] = b"\"\\,:{}[]0123456789-+.eEnulltrue \n\xff\xc3<>";
 

@@ -509,8 +509,8 @@ fn parse_zone(c: &mut Cursor<'_>) -> Result<Option<UtcOffset>, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
     use proptest::prelude::*;
+    use serde_json::json;
 
     /// 2020-09-20T00:00:00Z, the reset time in the seed examples.
     const RESET: f64 = 1_600_560_000.0;
@@ -796,8 +796,8 @@ mod tests {
 
     /// Characters the timestamp mutations insert.
     const TIMESTAMP_ALPHABET: &[char] = &[
-        '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '-', '+', ':', '.', ' ', 'T', 'Z',
-        'z', 'm', '=', 'C', 'S', 'T', 'é',
+        '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '-', '+', ':', '.', ' ', 'T', 'Z', 'z',
+        'm', '=', 'C', 'S', 'T', 'é',
     ];
 
     proptest! {
