@@ -67,6 +67,7 @@ pub async fn poll(
 mod tests {
     use super::*;
     use crate::model::poll::ResourceQuota;
+    use crate::upstream::decode::testing::decoded;
 
     const FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/eventgrid_quotas.json");
 
@@ -81,10 +82,7 @@ mod tests {
     }
 
     fn decode(json: &str) -> PollOutput {
-        match decode_quotas(json.as_bytes()) {
-            Ok(out) => out,
-            Err(e) => panic!("{json}: {e}"),
-        }
+        decoded(decode_quotas, json)
     }
 
     #[test]

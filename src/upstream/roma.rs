@@ -338,6 +338,7 @@ pub async fn create_app_quota(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream::decode::testing::{decoded, resource};
 
     const LIVEDATA_FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/roma_livedata.json");
     const APP_QUOTA_FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/roma_app_quota.json");
@@ -348,20 +349,8 @@ mod tests {
     /// 2020-09-20T00:00:00Z, the seeds' reset time.
     const RESET: f64 = 1_600_560_000.0;
 
-    fn resource(name: &str, limit: Option<f64>, used: Option<f64>) -> ResourceQuota {
-        ResourceQuota {
-            resource: name.to_owned(),
-            limit,
-            used,
-            ..ResourceQuota::default()
-        }
-    }
-
     fn livedata(json: &str) -> PollOutput {
-        match decode_livedata(json.as_bytes()) {
-            Ok(out) => out,
-            Err(e) => panic!("{json}: {e}"),
-        }
+        decoded(decode_livedata, json)
     }
 
     #[test]

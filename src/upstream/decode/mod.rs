@@ -19,6 +19,31 @@ pub(crate) use fields::{
 };
 pub(crate) use value::json_kind;
 
+/// Helpers the decoders' unit tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::DecodeError;
+    use crate::model::poll::ResourceQuota;
+
+    /// `json` decoded by `decoder`; a decode error fails the test, naming the input.
+    pub(crate) fn decoded<T>(decoder: fn(&[u8]) -> Result<T, DecodeError>, json: &str) -> T {
+        match decoder(json.as_bytes()) {
+            Ok(out) => out,
+            Err(e) => panic!("{json}: {e}"),
+        }
+    }
+
+    /// A resource with only a limit and a usage.
+    pub(crate) fn resource(name: &str, limit: Option<f64>, used: Option<f64>) -> ResourceQuota {
+        ResourceQuota {
+            resource: name.to_owned(),
+            limit,
+            used,
+            ..ResourceQuota::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
