@@ -66,7 +66,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             };
             match mode {
                 Mode::Check => commands::check(&cli, &loaded).await,
-                Mode::Once => once(&cli, &loaded).await,
+                Mode::Once => once(&loaded).await,
                 _ => serve::serve(&cli, loaded).await,
             }
         }
@@ -173,7 +173,7 @@ fn build_client(config: &Config, counters: Arc<ApiCounters>) -> Result<UpstreamC
 }
 
 /// `--once`: poll every target, print the exposition, fail if any target failed.
-async fn once(_cli: &Cli, loaded: &Loaded) -> ExitCode {
+async fn once(loaded: &Loaded) -> ExitCode {
     let p = match Pipeline::new(&loaded.config) {
         Ok(p) => p,
         Err(code) => return code,
