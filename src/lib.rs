@@ -41,6 +41,7 @@ pub mod logging;
 pub mod model;
 pub mod scheduler;
 pub mod server;
+#[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod store;
 pub mod upstream;

@@ -19,9 +19,6 @@ use crate::discovery::refresh::{self, Round, ScopeState};
 use crate::model::discovery::DiscoveryStatus;
 use crate::model::target::{self, Shard, Target};
 use crate::scheduler::Scheduler;
-use crate::simulator::{
-    SEED_PROJECT_ID, SIM_ACCESS_KEY, SIM_SECRET_KEY, SimProject, SimRomaInstance, World,
-};
 use crate::store::Snapshot;
 use crate::upstream::UpstreamClient;
 
@@ -344,8 +341,14 @@ pub async fn run_discover(config: &Config, shard: Shard, client: &UpstreamClient
     }
 }
 
+#[cfg(feature = "simulator")]
+use crate::simulator::{
+    SEED_PROJECT_ID, SIM_ACCESS_KEY, SIM_SECRET_KEY, SimProject, SimRomaInstance, World,
+};
+
 /// The world `--demo` serves: [`World::demo`] plus what discovery skips (a `MOS` project,
 /// a disabled one, an instance still being created), so the landing page shows why.
+#[cfg(feature = "simulator")]
 pub fn demo_world() -> World {
     let mut world = World::demo();
     world.add_project(SimProject::new(DEMO_MOS_PROJECT_ID, "MOS"));
@@ -362,6 +365,7 @@ pub fn demo_world() -> World {
 
 /// `--demo`'s config: one AK/SK credential, discovering every project and instance of
 /// the simulator at `base`.
+#[cfg(feature = "simulator")]
 pub fn demo_config_yaml(base: &str, interval: &str) -> String {
     let mut s = format!("defaults:\n  interval: {interval}\ncredentials:\n  demo:\n");
     s += &format!("    access_key: {SIM_ACCESS_KEY}\n    secret_key: {SIM_SECRET_KEY}\n");
@@ -375,11 +379,13 @@ pub fn demo_config_yaml(base: &str, interval: &str) -> String {
 }
 
 /// Project id of the demo's `MOS` project (no region: skipped).
+#[cfg(feature = "simulator")]
 const DEMO_MOS_PROJECT_ID: &str = "8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5";
 /// Project id of the demo's disabled project (skipped).
+#[cfg(feature = "simulator")]
 const DEMO_DISABLED_PROJECT_ID: &str = "9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6";
 
-#[cfg(test)]
+#[cfg(all(test, feature = "simulator"))]
 mod tests {
     use super::*;
     use crate::config::ProcessEnv;
