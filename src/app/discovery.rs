@@ -385,12 +385,12 @@ const DEMO_MOS_PROJECT_ID: &str = "8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5";
 #[cfg(feature = "simulator")]
 const DEMO_DISABLED_PROJECT_ID: &str = "9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6";
 
-#[cfg(all(test, feature = "simulator"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::ProcessEnv;
-    use crate::simulator::World;
 
+    #[cfg(feature = "simulator")]
     #[test]
     fn configured_targets_win_and_shards_split_the_rest() {
         let yaml = World::demo().exporter_config_yaml("http://127.0.0.1:9", "1m");
