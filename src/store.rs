@@ -197,6 +197,11 @@ impl Snapshot {
 
     /// Readiness also waits for the first run of `n` discoveries.
     pub fn set_pending_discoveries(&self, n: usize) {
+        // No change, no render: an empty render before the targets are set would count as
+        // "every target polled".
+        if self.lock().pending_discoveries == n {
+            return;
+        }
         self.update(|m| {
             m.unpolled = m.unpolled - m.pending_discoveries.min(m.unpolled) + n;
             m.pending_discoveries = n;
@@ -253,6 +258,16 @@ impl Snapshot {
         let g = self.lock();
         out.reserve(g.by_key.len());
         out.extend(g.by_key.values().cloned());
+    }
+
+    /// [`Snapshot::view_into`], and how many discoveries have not finished their first
+    /// run, read under one lock (readiness counts those as targets not yet polled).
+    pub fn view_with_pending(&self, out: &mut Vec<TargetStatus>) -> usize {
+        out.clear();
+        let g = self.lock();
+        out.reserve(g.by_key.len());
+        out.extend(g.by_key.values().cloned());
+        g.pending_discoveries
     }
 
     /// Whether every target has a poll result (success or failure).

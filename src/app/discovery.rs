@@ -178,9 +178,10 @@ impl DiscoveryHub {
 
     fn apply(&self, st: &HubState, spread: Duration) -> usize {
         let all = combine(&st.configured, st.discovered.values().flatten(), self.shard);
+        // Targets first: a render in between must not see an empty set.
+        self.scheduler.apply_spread(&all, spread);
         self.snapshot
             .set_discovery(st.statuses.values().cloned().collect());
-        self.scheduler.apply_spread(&all, spread);
         all.len()
     }
 

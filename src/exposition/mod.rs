@@ -398,9 +398,10 @@ pub fn render_text_into(input: &RenderInput<'_>, out: &mut String) {
     }
 }
 
-/// `huaweicloud_quota_targets{api}` (every API, 0 included) and, with discovery, its
+/// `huaweicloud_quota_targets{api}` (APIs with targets) and, with discovery, its
 /// health per credential.
 fn render_discovery(out: &mut String, input: &RenderInput<'_>) {
+    let start = out.len();
     header(
         out,
         "huaweicloud_quota_targets",
@@ -413,12 +414,18 @@ fn render_discovery(out: &mut String, input: &RenderInput<'_>) {
             .iter()
             .filter(|t| t.target.api() == api)
             .count();
-        line(
-            out,
-            "huaweicloud_quota_targets",
-            &[("api", api.as_str())],
-            n as f64,
-        );
+        // An API without targets is left out, like every other family of it.
+        if n > 0 {
+            line(
+                out,
+                "huaweicloud_quota_targets",
+                &[("api", api.as_str())],
+                n as f64,
+            );
+        }
+    }
+    if input.targets.is_empty() {
+        out.truncate(start);
     }
     if input.discovery.is_empty() {
         return;
@@ -845,8 +852,9 @@ impl Exposition {
     pub fn render_now(&self, snapshot: &crate::store::Snapshot, counters: &ApiCounters) {
         let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         let scratch = &mut *scratch;
-        snapshot.view_into(&mut scratch.view);
-        let targets = scratch.view.len();
+        let pending = snapshot.view_with_pending(&mut scratch.view);
+        // A discovery whose first run is pending counts as a target not polled yet.
+        let targets = scratch.view.len() + pending;
         let polled = scratch
             .view
             .iter()
