@@ -404,7 +404,14 @@ async fn real_prometheus_scrapes_fires_the_expected_alerts_and_answers_every_das
         .push(Fault::throttled(Endpoint::Gaussdb, None).for_project(SEED_PROJECT_ID));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("exporter.yaml");
-    std::fs::write(&config, world.exporter_config_yaml(&sim.base_url(), "1s")).unwrap();
+    // Plus a discovery entry (its projects are all configured above, so it adds none), so
+    // the discovery panels have data.
+    let base = sim.base_url();
+    let text = format!(
+        "{}discovery:\n  - credentials: sim\n    iam_endpoint: {base}/v3\n    gaussdb_mysql: {{}}\n    endpoints: {{gaussdb_mysql: {base}}}\n",
+        world.exporter_config_yaml(&base, "1s")
+    );
+    std::fs::write(&config, text).unwrap();
     let exporter = Exporter::start(&["--config.file", config.to_str().unwrap()]);
     exporter.wait_ready(Duration::from_secs(30)).await;
 
