@@ -13,8 +13,9 @@ mod credential;
 use super::endpoints::{self, check_url};
 use super::file::{FileConfig, FileCredential, FileDefaults, FileProject};
 use super::secrets::SecretSource;
-use super::{
-    AppQuotaSelection, Config, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_MAX_RESPONSE_BYTES,
+use super::file::AppQuotaSelection;
+use super::resolved::{
+    Config, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_STALENESS, DEFAULT_RATE_LIMIT, DEFAULT_RETRIES, DEFAULT_TIMEOUT, Endpoints,
     NamedCredential, PollSettings, Project, RomaInstance,
 };
