@@ -7,13 +7,14 @@
 //! view then costs one page of rows, whatever the number of targets.
 
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use serde::Serialize;
 
 use crate::model::poll::{ClientQuota, PollOutput, ResourceQuota};
 use crate::model::target::Target;
+use crate::model::time::unix_seconds;
 use crate::store::{Snapshot, TargetStatus};
 
 /// A model younger than this is reused even when the snapshot moved on.
@@ -272,8 +273,8 @@ impl StatusModel {
         let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         let status = JsonStatus {
             version: env!("CARGO_PKG_VERSION"),
-            start_timestamp_seconds: unix(self.started_at),
-            generated_timestamp_seconds: unix(self.built_at),
+            start_timestamp_seconds: unix_seconds(self.started_at),
+            generated_timestamp_seconds: unix_seconds(self.built_at),
             config_last_reload_successful: self.reload_ok,
             summary: &self.summary,
             targets: self
@@ -289,9 +290,9 @@ impl StatusModel {
                         project_name: &target.project.name,
                         instance_id: non_empty(&target.instance_id()),
                         state: t.state,
-                        last_poll_timestamp_seconds: poll.map(|p| unix(p.finished_at)),
+                        last_poll_timestamp_seconds: poll.map(|p| unix_seconds(p.finished_at)),
                         last_poll_duration_seconds: poll.map(|p| p.duration.as_secs_f64()),
-                        last_success_timestamp_seconds: t.status.last_success.map(unix),
+                        last_success_timestamp_seconds: t.status.last_success.map(unix_seconds),
                         unreadable_values: poll.map_or(0, |p| p.value_errors),
                         error: poll.and_then(|p| p.error.as_ref()).map(|e| JsonError {
                             code: e.code.as_str(),
@@ -352,11 +353,6 @@ impl StatusModel {
             Err(e) => Bytes::from(format!("{{\"error\":\"{e}\"}}\n")),
         }
     }
-}
-
-fn unix(t: SystemTime) -> f64 {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    (d.as_millis() as f64) / 1000.0
 }
 
 #[derive(Serialize)]
