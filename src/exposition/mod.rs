@@ -25,6 +25,7 @@ use self::gzip::GzipBody;
 pub use self::process::ProcessMetrics;
 pub use self::text::write_value;
 use self::text::{header, line, line_with};
+use crate::model::api::Service;
 use crate::model::outcome::ApiCounters;
 use crate::model::time::unix_seconds;
 use crate::store::{Snapshot, TargetStatus};
@@ -222,39 +223,41 @@ fn write_project_info(out: &mut String, targets: &[TargetStatus]) {
 /// `huaweicloud_quota_api_requests_total` and `_api_errors_total`, each left out while
 /// empty.
 fn write_counters(out: &mut String, counters: &ApiCounters) {
-    let requests = counters.requests();
-    if !requests.is_empty() {
-        header(
-            out,
-            "huaweicloud_quota_api_requests_total",
-            "Upstream HTTP requests by API and status code (or local error code when no response came).",
-            "counter",
-        );
-        for ((api, code), n) in requests {
-            line(
-                out,
-                "huaweicloud_quota_api_requests_total",
-                &[("api", api.as_str()), ("code", &code)],
-                n as f64,
-            );
-        }
+    write_counter_family(
+        out,
+        "huaweicloud_quota_api_requests_total",
+        "Upstream HTTP requests by API and status code (or local error code when no response came).",
+        "code",
+        counters.requests(),
+    );
+    write_counter_family(
+        out,
+        "huaweicloud_quota_api_errors_total",
+        "Upstream errors by API and error_code (upstream codes such as APIG.0308, or local ones such as timeout and parse_value).",
+        "error_code",
+        counters.errors(),
+    );
+}
+
+/// One counter family by API and `code_label`; nothing at all when `counts` is empty.
+fn write_counter_family(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    code_label: &str,
+    counts: Vec<((Service, String), u64)>,
+) {
+    if counts.is_empty() {
+        return;
     }
-    let errors = counters.errors();
-    if !errors.is_empty() {
-        header(
+    header(out, name, help, "counter");
+    for ((api, code), n) in counts {
+        line(
             out,
-            "huaweicloud_quota_api_errors_total",
-            "Upstream errors by API and error_code (upstream codes such as APIG.0308, or local ones such as timeout and parse_value).",
-            "counter",
+            name,
+            &[("api", api.as_str()), (code_label, &code)],
+            n as f64,
         );
-        for ((api, code), n) in errors {
-            line(
-                out,
-                "huaweicloud_quota_api_errors_total",
-                &[("api", api.as_str()), ("error_code", &code)],
-                n as f64,
-            );
-        }
     }
 }
 
