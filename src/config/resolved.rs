@@ -147,4 +147,3 @@ pub const DEFAULT_RATE_LIMIT: f64 = 5.0;
 pub const DEFAULT_RETRIES: u32 = 2;
 /// Default response body limit.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 << 20;
-
