@@ -12,72 +12,16 @@ use serde_saphyr::Spanned;
 use super::endpoints::check_url;
 use super::file::{AppQuotaSelection, FileDiscovery, FileEventgrid};
 use super::regions::{self, Cloud, Lookup};
-use super::{Credential, NamedCredential, PollSettings};
+use super::resolved::EndpointTemplates;
+use super::resolved::{
+    Credential, Discovery, NamePattern, NamedCredential, PollSettings, RomaDiscovery,
+};
 use crate::diag::{Diagnostics, Pos, at};
 
 /// Default `refresh_interval`.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
 /// Shortest `refresh_interval` allowed: IAM is a shared, rate-limited service.
 pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
-
-/// A regex on names, compared by its text (so configs can be compared).
-#[derive(Clone, Debug)]
-pub struct NamePattern(regex_lite::Regex);
-
-impl NamePattern {
-    /// Compiles `pattern`.
-    pub fn new(pattern: &str) -> Result<NamePattern, String> {
-        regex_lite::Regex::new(pattern)
-            .map(NamePattern)
-            .map_err(|e| e.to_string())
-    }
-    /// Whether `name` matches (anywhere, unless the pattern is anchored).
-    pub fn matches(&self, name: &str) -> bool {
-        self.0.is_match(name)
-    }
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-}
-
-impl PartialEq for NamePattern {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for NamePattern {}
-
-/// Instance discovery settings (a discovery entry's `roma:`, or a configured project's
-/// `roma: {instances: discover}`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RomaDiscovery {
-    /// Only instances whose name matches one of these (empty: every one).
-    pub include_instances: Vec<NamePattern>,
-    /// Client quotas per instance: discover or none.
-    pub app_quotas: AppQuotaSelection,
-    /// Poll livedata per instance.
-    pub livedata: bool,
-}
-
-impl RomaDiscovery {
-    /// Whether an instance named `name` passes `include_instances`.
-    pub fn includes(&self, name: &str) -> bool {
-        self.include_instances.is_empty() || self.include_instances.iter().any(|p| p.matches(name))
-    }
-}
-
-/// Endpoint templates after validation (`{region}` still in them).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EndpointTemplates {
-    /// ROMA Connect.
-    pub roma: Option<String>,
-    /// EventGrid.
-    pub eventgrid: Option<String>,
-    /// GaussDB for MySQL.
-    pub gaussdb_mysql: Option<String>,
-}
 
 /// Where a service is for a discovered project in `region`: the URL and whether it is an
 /// unverified pattern (warn); `None` where the region does not offer it.
@@ -95,33 +39,6 @@ pub fn discovered_endpoint(
             Lookup::NotOffered => None,
         },
     }
-}
-
-/// One `discovery:` entry after validation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Discovery {
-    /// The credential that lists and polls.
-    pub credential: Arc<NamedCredential>,
-    /// IAM endpoint (`.../v3`) that lists the projects.
-    pub iam_endpoint: String,
-    /// The account id for AK/SK (`X-Domain-Id`); `None`: asked from IAM.
-    pub domain_id: Option<String>,
-    /// How often discovery runs.
-    pub refresh_interval: Duration,
-    /// Region allow-list; `None`: every region.
-    pub regions: Option<Vec<String>>,
-    /// Projects whose name matches one of these are left out.
-    pub exclude_projects: Vec<NamePattern>,
-    /// ROMA Connect instance discovery.
-    pub roma: Option<RomaDiscovery>,
-    /// EventGrid, with its type filter (upper-case; empty: all).
-    pub eventgrid: Option<Vec<String>>,
-    /// GaussDB for MySQL.
-    pub gaussdb_mysql: bool,
-    /// Endpoint templates.
-    pub endpoints: EndpointTemplates,
-    /// Poll settings of discovered targets (the defaults).
-    pub settings: PollSettings,
 }
 
 /// Compiles a list of regexes, reporting each bad one.

@@ -6,177 +6,30 @@
 //! names the file, the line, the column and what was expected (`crate::diag`).
 //!
 //! The other rooms: `units.rs` (durations and sizes), `secrets.rs` (the [`Secret`] type,
-//! `${VAR}` and `*_file` secrets), `endpoints.rs` (URL checks and region-derived endpoints).
+//! `${VAR}` and `*_file` secrets), `endpoints.rs` (URL checks, the IAM endpoint of a region), `regions.rs` (the SDK
+//! region tables), `discovery.rs` (the `discovery:` section's validation).
 
 pub mod discovery;
 mod endpoints;
 mod file;
 pub mod regions;
+mod resolved;
 mod secrets;
 mod units;
 mod validate;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::Path;
 
-pub use self::discovery::{Discovery, EndpointTemplates, NamePattern, RomaDiscovery};
 pub use self::endpoints::{UrlError, check_url};
 pub use self::file::{
     AppQuotaSelection, FileConfig, FileCredential, FileDefaults, FileDiscovery, FileDiscoveryRoma,
     FileEndpointTemplates, FileEndpoints, FileEventgrid, FileGaussdb, FileProject, FileRoma,
     FileRomaInstance, FileRomaInstances, FileSettings,
 };
+pub use self::resolved::*;
 pub use self::secrets::{ExpandError, ProcessEnv, Secret, SecretFileError, SecretSource};
 pub use self::units::{ByteSize, ConfigDuration, SizeError};
 pub use crate::diag::{ConfigError, ConfigIssue};
-
-/// How a request is authenticated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Credential {
-    /// A static `X-Auth-Token`.
-    Token {
-        /// The token.
-        token: Secret,
-    },
-    /// AK/SK request signing (`SDK-HMAC-SHA256`).
-    AkSk {
-        /// Access key id (not secret on its own, but shown only in part).
-        access_key: String,
-        /// Secret key.
-        secret_key: Secret,
-        /// Security token of temporary credentials.
-        security_token: Option<Secret>,
-    },
-    /// IAM user and password; a token per project is requested from IAM.
-    IamPassword {
-        /// IAM endpoint (`.../v3`).
-        iam_endpoint: String,
-        /// Account (domain) name.
-        domain: String,
-        /// IAM user name.
-        username: String,
-        /// Password.
-        password: Secret,
-    },
-}
-
-impl Credential {
-    /// Short kind name for `--config.check` and logs.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Credential::Token { .. } => "token",
-            Credential::AkSk { .. } => "aksk",
-            Credential::IamPassword { .. } => "iam_password",
-        }
-    }
-}
-
-/// A named credential after validation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NamedCredential {
-    /// Its key under `credentials:`.
-    pub name: String,
-    /// What it is.
-    pub credential: Credential,
-}
-
-/// Poll settings after defaults and overrides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PollSettings {
-    /// Poll interval.
-    pub interval: Duration,
-    /// One request's time limit.
-    pub timeout: Duration,
-    /// Age after which a failing target's series are dropped.
-    pub max_staleness: Duration,
-}
-
-/// Resolved API endpoints of a project (base URLs without a trailing slash).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoints {
-    /// ROMA Connect.
-    pub roma: String,
-    /// EventGrid.
-    pub eventgrid: String,
-    /// GaussDB for MySQL.
-    pub gaussdb_mysql: String,
-    /// IAM (`.../v3`).
-    pub iam: String,
-}
-
-/// A ROMA instance after validation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RomaInstance {
-    /// Instance id.
-    pub id: String,
-    /// Which client quotas to poll.
-    pub app_quotas: AppQuotaSelection,
-    /// Whether to poll the livedata quota.
-    pub livedata: bool,
-}
-
-/// A project after validation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Project {
-    /// Project id.
-    pub id: String,
-    /// Display name (empty when not given).
-    pub name: String,
-    /// Region (empty when not given).
-    pub region: String,
-    /// Its credential.
-    pub credential: Arc<NamedCredential>,
-    /// Its endpoints.
-    pub endpoints: Endpoints,
-    /// ROMA instances.
-    pub roma_instances: Vec<RomaInstance>,
-    /// `roma: {instances: discover}`: the instances are listed at every discovery refresh.
-    pub roma_discovery: Option<RomaDiscovery>,
-    /// EventGrid enabled, with optional type filter (upper-case).
-    pub eventgrid: Option<Vec<String>>,
-    /// GaussDB for MySQL enabled.
-    pub gaussdb_mysql: bool,
-    /// Poll settings.
-    pub settings: PollSettings,
-}
-
-/// The validated configuration.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Config {
-    /// The file it came from.
-    pub source: PathBuf,
-    /// Upstream requests in flight at once.
-    pub concurrency: u32,
-    /// Requests per second per API host.
-    pub rate_limit: f64,
-    /// Retries of a retryable failure.
-    pub retries: u32,
-    /// Largest upstream response body.
-    pub max_response_bytes: usize,
-    /// The projects.
-    pub projects: Vec<Project>,
-    /// The `discovery:` entries.
-    pub discovery: Vec<Discovery>,
-    /// What is valid but suspicious (`file:line:col: ...`): unverified endpoints, APIs a
-    /// region does not offer.
-    pub warnings: Vec<String>,
-}
-
-/// Default poll interval.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
-/// Default request timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default staleness bound (or three intervals, when that is longer).
-pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(1800);
-/// Default global concurrency.
-pub const DEFAULT_CONCURRENCY: u32 = 16;
-/// Default per-host rate limit.
-pub const DEFAULT_RATE_LIMIT: f64 = 5.0;
-/// Default retries per request.
-pub const DEFAULT_RETRIES: u32 = 2;
-/// Default response body limit.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 << 20;
 
 impl Config {
     /// Reads, parses and validates a config file.
@@ -207,6 +60,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// Secrets for tests: a fixed environment and in-memory files.
     struct FakeEnv;

@@ -10,18 +10,20 @@ use serde_saphyr::Spanned;
 
 mod credential;
 
-use super::discovery::{self, RomaDiscovery};
+use super::discovery;
 use super::endpoints::{self, check_url};
+use super::file::AppQuotaSelection;
 use super::file::{
     FileConfig, FileCredential, FileDefaults, FileProject, FileRoma, FileRomaInstances,
 };
 use super::regions;
-use super::secrets::SecretSource;
-use super::{
-    AppQuotaSelection, Config, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_MAX_RESPONSE_BYTES,
+use super::resolved::RomaDiscovery;
+use super::resolved::{
+    Config, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_STALENESS, DEFAULT_RATE_LIMIT, DEFAULT_RETRIES, DEFAULT_TIMEOUT, Endpoints,
     NamedCredential, PollSettings, Project, RomaInstance,
 };
+use super::secrets::SecretSource;
 use crate::diag::{ConfigError, Diagnostics, Pos, at};
 
 /// Checks one config file and resolves it.

@@ -16,9 +16,10 @@ use crate::config::{Credential, Discovery, Project, Secret};
 use crate::model::api::Service;
 use crate::model::outcome::{ErrorCode, PollError};
 use crate::upstream::backoff::{Backoff, Jitter};
+use crate::upstream::client::decode_failure;
 use crate::upstream::decode::DecodeError;
 use crate::upstream::transport::{UpstreamResponse, encode_component};
-use crate::upstream::{UpstreamClient, auth::aksk, decode_failure};
+use crate::upstream::{UpstreamClient, auth::aksk};
 
 /// Retries wait up to 250 ms, 500 ms, 1 s, ... up to 8 s, as polls do.
 const RETRY_BACKOFF: Backoff = Backoff {

@@ -7,3 +7,4 @@ pub mod labels;
 pub mod outcome;
 pub mod poll;
 pub mod target;
+pub mod time;

@@ -12,6 +12,7 @@
 //! (announced bodies above [`MAX_BODY_BYTES`] get 413); a response the client stops
 //! reading fails after [`ServerLimits::write_stall_timeout`].
 
+pub mod handlers;
 pub mod landing;
 pub mod stall;
 pub mod status;
@@ -29,20 +30,19 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::exposition::{CONTENT_TYPE, Exposition};
+use crate::exposition::Exposition;
 use crate::store::Snapshot;
 use stall::WriteStallGuard;
 use status::StatusCache;
-use web::{WebConfig, WebState};
+use web::WebState;
+
+pub use handlers::handle;
 
 /// Largest request head (request line and headers); larger ones get 431.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
@@ -316,224 +316,6 @@ where
         .max_buf_size(2 * MAX_HEADER_BYTES)
         .serve_connection(TokioIo::new(io), service);
     let _ = watcher.watch(conn).await;
-}
-
-fn respond(status: StatusCode, content_type: &'static str, body: Chunks) -> Response<Chunks> {
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
-}
-
-fn text(status: StatusCode, body: impl Into<String>) -> Response<Chunks> {
-    respond(status, "text/plain; charset=utf-8", Chunks::text(body))
-}
-
-fn method_not_allowed(allow: &'static str) -> Response<Chunks> {
-    let mut r = text(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("405 method not allowed: use {allow}\n"),
-    );
-    r.headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allow));
-    r
-}
-
-/// `Content-Security-Policy` of the HTML page: no scripts, no requests; inline CSS only.
-const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
-
-fn accepts_gzip(req: &Request<Incoming>) -> bool {
-    req.headers()
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|part| {
-            let mut it = part.split(';');
-            let coding = it.next().unwrap_or("").trim();
-            let q_zero = it.any(|p| {
-                let p = p.trim();
-                p.strip_prefix("q=")
-                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
-        })
-}
-
-/// Handles one request: rate limit and basic auth from the web config in force, then the
-/// route; the web config's extra headers go on every response, 401 and 404 included.
-pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Chunks> {
-    let web = state.web.current();
-    let mut resp = guarded(&state, &web, req).await;
-    let h = resp.headers_mut();
-    h.entry(header::X_CONTENT_TYPE_OPTIONS)
-        .or_insert(HeaderValue::from_static("nosniff"));
-    for (name, value) in &web.headers {
-        h.insert(name.clone(), value.clone());
-    }
-    resp
-}
-
-async fn guarded(
-    state: &Arc<AppState>,
-    web: &WebConfig,
-    req: Request<Incoming>,
-) -> Response<Chunks> {
-    if web.rate_limit.as_ref().is_some_and(|l| !l.allow()) {
-        return text(StatusCode::TOO_MANY_REQUESTS, "429 too many requests\n");
-    }
-    if let Some(auth) = &web.basic_auth
-        && !auth.check(req.headers().get(header::AUTHORIZATION)).await
-    {
-        let mut r = text(StatusCode::UNAUTHORIZED, "401 Unauthorized\n");
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"huaweicloud-quota-exporter\""),
-        );
-        return r;
-    }
-    let announced = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    if announced > MAX_BODY_BYTES {
-        let mut r = text(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("413 request body too large: at most {MAX_BODY_BYTES} bytes\n"),
-        );
-        r.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return r;
-    }
-    route(state, req).await
-}
-
-/// Routes one request that passed the web config's checks.
-async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Response<Chunks> {
-    let path = req.uri().path();
-    if path == RELOAD_PATH {
-        // As Prometheus: POST or PUT; 403 while the lifecycle API is off.
-        if req.method() != Method::POST && req.method() != Method::PUT {
-            return method_not_allowed("POST, PUT");
-        }
-        let Some(reload) = &state.reload else {
-            return text(
-                StatusCode::FORBIDDEN,
-                "Lifecycle API is not enabled: start with --web.enable-lifecycle (SIGHUP always reloads)\n",
-            );
-        };
-        return match reload().await {
-            Ok(msg) => text(StatusCode::OK, format!("{}\n", msg.trim_end())),
-            Err(reason) => text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("{}\n", reason.trim_end()),
-            ),
-        };
-    }
-    let known = path == state.telemetry_path
-        || matches!(path, "/" | "/-/healthy" | "/-/ready" | STATUS_PATH);
-    if !known {
-        return text(StatusCode::NOT_FOUND, "404 page not found\n");
-    }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return method_not_allowed("GET, HEAD");
-    }
-    let head = req.method() == Method::HEAD;
-    let mut resp = if path == state.telemetry_path {
-        metrics(state, &req)
-    } else {
-        match path {
-            "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
-            "/-/ready" => {
-                let body = state.exposition.current();
-                if body.all_polled() {
-                    text(StatusCode::OK, "Ready\n")
-                } else {
-                    text(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        format!(
-                            "Not ready: {} of {} targets polled\n",
-                            body.polled, body.targets
-                        ),
-                    )
-                }
-            }
-            STATUS_PATH => {
-                // Serialising 10,000 targets takes tens of milliseconds: not on a worker.
-                let s = state.clone();
-                let Ok(json) = tokio::task::spawn_blocking(move || {
-                    s.status.get(&s.snapshot, s.started_at).json()
-                })
-                .await
-                else {
-                    return text(StatusCode::INTERNAL_SERVER_ERROR, "500 internal error\n");
-                };
-                let mut r = respond(StatusCode::OK, "application/json", Chunks::new([json]));
-                r.headers_mut()
-                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                r
-            }
-            _ => {
-                let s = state.clone();
-                let Ok(model) =
-                    tokio::task::spawn_blocking(move || s.status.get(&s.snapshot, s.started_at))
-                        .await
-                else {
-                    return text(StatusCode::INTERNAL_SERVER_ERROR, "500 internal error\n");
-                };
-                let page = landing::render(
-                    &model,
-                    landing::PageQuery::parse(req.uri().query()),
-                    &landing::PageContext {
-                        telemetry_path: &state.telemetry_path,
-                        uptime: state.started.elapsed(),
-                        now: SystemTime::now(),
-                    },
-                );
-                let mut r = respond(
-                    StatusCode::OK,
-                    "text/html; charset=utf-8",
-                    Chunks::text(page),
-                );
-                let h = r.headers_mut();
-                h.insert(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(PAGE_CSP),
-                );
-                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                r
-            }
-        }
-    };
-    if head {
-        let len = resp.body().size_hint().exact().unwrap_or(0);
-        *resp.body_mut() = Chunks::default();
-        resp.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    }
-    resp
-}
-
-fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Chunks> {
-    let body = state.exposition.current();
-    let tail = state.exposition.process.render();
-    let gzip = accepts_gzip(req);
-    let chunks = if gzip {
-        body.gzip_with(&tail)
-    } else {
-        body.plain_with(&tail)
-    };
-    let mut r = respond(StatusCode::OK, CONTENT_TYPE, Chunks::new(chunks));
-    if gzip {
-        r.headers_mut()
-            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-    }
-    r.headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    r
 }
 
 #[cfg(test)]

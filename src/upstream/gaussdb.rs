@@ -7,7 +7,7 @@ use crate::upstream::decode::{DecodeError, ResourceFields, decode_resource_list}
 use tokio::time::Instant;
 
 use crate::model::outcome::PollError;
-use crate::upstream::UpstreamClient;
+use crate::upstream::client::UpstreamClient;
 use crate::upstream::transport::encode_component;
 
 /// GaussDB entries carry only `type` (`instance`), `used` and `quota`.

@@ -15,7 +15,7 @@ use crate::upstream::decode::{
 use tokio::time::Instant;
 
 use crate::model::outcome::{ErrorCode, PollError};
-use crate::upstream::UpstreamClient;
+use crate::upstream::client::UpstreamClient;
 use crate::upstream::decode::value::{self, TimeUnit};
 use crate::upstream::transport::encode_component;
 

@@ -4,8 +4,9 @@
 use serde_saphyr::Spanned;
 
 use super::Validator;
+use crate::config::file::FileCredential;
+use crate::config::resolved::Credential;
 use crate::config::secrets::{self, Secret};
-use crate::config::{Credential, FileCredential};
 use crate::diag::{Pos, at};
 
 /// The three kinds of credential, told apart by their keys.

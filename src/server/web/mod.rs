@@ -8,6 +8,7 @@
 //! fails the start or the reload, never a request later.
 
 pub mod basic_auth;
+pub mod client_cert;
 pub mod tls;
 
 use std::collections::BTreeMap;
@@ -24,9 +25,8 @@ use serde_saphyr::Spanned;
 use tokio_rustls::rustls::ServerConfig;
 
 use self::basic_auth::BasicAuth;
-use self::tls::TlsSettings;
-use crate::diag::{ConfigError, Diagnostics};
-pub(super) use crate::diag::{Diagnostics as WebValidator, at};
+use self::tls::{FileTlsConfig, TlsSettings};
+use crate::diag::{ConfigError, Diagnostics, at};
 
 /// The file as written: every key exporter-toolkit knows, spans kept for messages.
 #[derive(Default, Deserialize)]
@@ -40,41 +40,6 @@ struct FileWebConfig {
     basic_auth_users: Option<BTreeMap<String, Spanned<String>>>,
     /// Token bucket over all requests: one token per `interval`, `burst` at most.
     rate_limit: Option<FileRateLimit>,
-}
-
-/// `tls_server_config`, as in exporter-toolkit.
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileTlsConfig {
-    /// Server certificate chain, inline PEM (instead of `cert_file`).
-    pub cert: Option<Spanned<String>>,
-    /// Server private key, inline PEM (instead of `key_file`). A secret: never printed.
-    pub key: Option<Spanned<String>>,
-    /// CA certificates for client certificates, inline PEM (instead of `client_ca_file`).
-    pub client_ca: Option<Spanned<String>>,
-    /// Server certificate chain file (PEM), relative to the web config file.
-    pub cert_file: Option<Spanned<String>>,
-    /// Server private key file (PEM: PKCS#8, PKCS#1 or SEC1), relative to the web config file.
-    pub key_file: Option<Spanned<String>>,
-    /// `NoClientCert` (default), `RequestClientCert`, `RequireAnyClientCert`,
-    /// `VerifyClientCertIfGiven` or `RequireAndVerifyClientCert`.
-    pub client_auth_type: Option<Spanned<String>>,
-    /// CA certificates (PEM) that client certificates must chain to.
-    pub client_ca_file: Option<Spanned<String>>,
-    /// A client certificate must carry one of these subject alternative names (DNS,
-    /// IP, e-mail or URI, exact match).
-    pub client_allowed_sans: Option<Spanned<Vec<String>>>,
-    /// Oldest TLS version accepted: `TLS12` (default) or `TLS13`; `TLS10` and `TLS11`
-    /// are read as `TLS12`, the oldest version offered.
-    pub min_version: Option<Spanned<String>>,
-    /// Newest TLS version accepted: `TLS13` (default) or `TLS12`.
-    pub max_version: Option<Spanned<String>>,
-    /// TLS 1.2 cipher suites, by their Go names; TLS 1.3 suites are not configurable.
-    pub cipher_suites: Option<Vec<Spanned<String>>>,
-    /// Whether the server's suite order wins over the client's. Default `true`.
-    pub prefer_server_cipher_suites: Option<bool>,
-    /// Key exchange groups in preference order: `X25519`, `CurveP256`, `CurveP384`.
-    pub curve_preferences: Option<Vec<Spanned<String>>>,
 }
 
 /// `http_server_config`, as in exporter-toolkit.
