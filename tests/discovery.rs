@@ -421,3 +421,64 @@ async fn explicit_projects_win_and_may_discover_their_own_instances() {
     let (_, _, status) = exporter.get("/api/v1/status").await;
     assert!(status.contains("configured under `projects:`"), "{status}");
 }
+
+/// Scale: 30 projects x 300 RUNNING instances (9,000 livedata targets) discovered and
+/// polled. Prints the requests one refresh costs, the time to ready and the exporter's
+/// memory (`cargo test --test discovery scale -- --nocapture`; BENCHMARKS.md quotes it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_30_projects_by_300_instances() {
+    use huaweicloud_quota_exporter::simulator::SimProject;
+    const PROJECTS_N: usize = 30;
+    const INSTANCES_N: usize = 300;
+    let mut world = World::seeds();
+    world.instance_page_size = Some(100);
+    world.projects = (0..PROJECTS_N)
+        .map(|p| {
+            let mut project = SimProject::sub_project(
+                format!("{p:032x}"),
+                "cn-north-4",
+                &format!("team{p}"),
+                SEED_PROJECT_ID,
+            );
+            project.roma_instances = (0..INSTANCES_N)
+                .map(|i| {
+                    SimRomaInstance::new(
+                        format!("5ca1e000-{p:04x}-4000-8000-{i:012x}"),
+                        format!("prod-{p}-{i}"),
+                    )
+                })
+                .collect();
+            project
+        })
+        .collect();
+    let sim = start_sim(world).await;
+    let base = sim.base_url();
+    let yaml = format!(
+        "defaults:\n  interval: 1h\n  concurrency: 32\n  rate_limit: 100000\ncredentials:\n{}discovery:\n  - credentials: sim\n    iam_endpoint: {base}/v3\n    roma: {{instances: discover, app_quotas: none}}\n    endpoints: {{roma: {base}}}\n",
+        credentials_aksk()
+    );
+    let (_dir, path) = write_temp("c.yaml", &yaml);
+    let started = std::time::Instant::now();
+    let exporter = Exporter::start(&["--config.file", path.to_str().unwrap()]);
+    exporter.wait_ready(Duration::from_secs(600)).await;
+    let ready = started.elapsed();
+    let lists = sim.request_count(Endpoint::IamDomains)
+        + sim.request_count(Endpoint::IamProjects)
+        + sim.request_count(Endpoint::RomaInstances);
+    let polls = sim.request_count(Endpoint::Livedata);
+    let body = scrape(&exporter).await;
+    assert_eq!(
+        value(&body, "huaweicloud_quota_targets{api=\"roma_livedata\"}"),
+        Some((PROJECTS_N * INSTANCES_N) as f64)
+    );
+    // One project list, three pages per project (the account id once, at start).
+    assert_eq!(lists, 1 + 1 + (PROJECTS_N * INSTANCES_N / 100) as u64);
+    println!(
+        "scale: {} targets ready in {:.1}s ({:.0} polls/s); discovery: {lists} requests for the first run (the account id once, then {} per refresh); {polls} polls; exporter RSS {} MiB",
+        PROJECTS_N * INSTANCES_N,
+        ready.as_secs_f64(),
+        polls as f64 / ready.as_secs_f64(),
+        lists - 1,
+        exporter.rss_kib() / 1024
+    );
+}
