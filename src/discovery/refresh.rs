@@ -11,6 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use futures_util::stream::{self, StreamExt as _};
+
 use super::decode::{IamProject, RomaInstanceInfo};
 use super::request::{self, GlobalSession};
 use super::select;
@@ -108,11 +110,26 @@ pub struct Round {
     pub targets: Vec<Arc<Target>>,
 }
 
-/// Lists the instances of `project` (keeping the last good list on failure) and returns
-/// the project as found plus its ROMA targets' project.
-async fn instances_of(
-    client: &UpstreamClient,
+/// Instance lists of one credential in flight at once: a refresh over many projects is not
+/// one round trip per page after another, nor a burst (the host rate limit holds anyway).
+pub const INSTANCE_LISTS_IN_FLIGHT: usize = 8;
+
+/// A project to list the instances of, and how its targets are made.
+struct Pending {
+    /// The project (discovered or configured).
+    project: Arc<Project>,
+    /// Notes on its APIs (discovered projects).
+    notes: Vec<String>,
+    /// Configured under `projects:`: only its ROMA targets come from here.
+    configured: bool,
+}
+
+/// Uses the result of a project's instance list: on failure the last good list of that
+/// project, recorded as an error. Returns the instances to poll, every listed instance as
+/// found, and whether the list is the last good one.
+fn instances_of(
     project: &Project,
+    result: InstanceList,
     state: &mut ScopeState,
     errors: &mut Vec<(String, PollError)>,
 ) -> (
@@ -120,10 +137,10 @@ async fn instances_of(
     Vec<crate::model::discovery::FoundInstance>,
     bool,
 ) {
-    let Some(roma) = &project.roma_discovery else {
+    let (Some(roma), Some(result)) = (&project.roma_discovery, result) else {
         return (Vec::new(), Vec::new(), false);
     };
-    let (listed, stale) = match request::list_instances(client, project).await {
+    let (listed, stale) = match result {
         Ok(list) => {
             state.instances.insert(project.id.clone(), list.clone());
             (list, false)
@@ -145,6 +162,23 @@ async fn instances_of(
     (polled, found, stale)
 }
 
+/// One project's instance list: `None` when its instances are not discovered.
+type InstanceList = Option<Result<Vec<RomaInstanceInfo>, PollError>>;
+
+/// A boxed instance list call (a named, `Send` type for the bounded fan-out).
+type InstanceListCall<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = InstanceList> + Send + 'a>>;
+
+/// The instance list of `project`, when its instances are discovered.
+fn list_if_discovered(client: &UpstreamClient, project: Arc<Project>) -> InstanceListCall<'_> {
+    Box::pin(async move {
+        match project.roma_discovery {
+            Some(_) => Some(request::list_instances(client, &project).await),
+            None => None,
+        }
+    })
+}
+
 /// One run of `scope`.
 pub async fn run_once(client: &UpstreamClient, scope: &Scope, state: &mut ScopeState) -> Round {
     let started = Instant::now();
@@ -152,6 +186,7 @@ pub async fn run_once(client: &UpstreamClient, scope: &Scope, state: &mut ScopeS
     let mut errors = Vec::new();
     let mut targets = Vec::new();
     let mut keep = HashSet::new();
+    let mut pending = Vec::new();
     if let Some(d) = &scope.discovery {
         let listed = match request::list_projects(client, d, &mut state.session).await {
             Ok(list) => {
@@ -172,36 +207,44 @@ pub async fn run_once(client: &UpstreamClient, scope: &Scope, state: &mut ScopeS
         status.skipped = skipped;
         for s in &selected {
             let (project, notes) = select::discovered_project(d, s);
-            keep.insert(project.id.clone());
-            let (polled, instances, stale) =
-                instances_of(client, &project, state, &mut errors).await;
-            targets.extend(project_targets(select::with_instances(&project, polled)));
-            status.projects.push(FoundProject {
-                id: project.id.clone(),
-                name: project.name.clone(),
-                region: project.region.clone(),
-                configured: false,
-                instances,
+            pending.push(Pending {
+                project: Arc::new(project),
                 notes,
-                stale_instances: stale,
+                configured: false,
             });
         }
     }
     for p in &scope.configured {
-        keep.insert(p.id.clone());
-        let (polled, instances, stale) = instances_of(client, p, state, &mut errors).await;
         // Only the ROMA targets: the project's other APIs are configured targets already.
         let mut roma_only = (**p).clone();
         roma_only.eventgrid = None;
         roma_only.gaussdb_mysql = false;
-        targets.extend(project_targets(select::with_instances(&roma_only, polled)));
-        status.projects.push(FoundProject {
-            id: p.id.clone(),
-            name: p.name.clone(),
-            region: p.region.clone(),
-            configured: true,
-            instances,
+        pending.push(Pending {
+            project: Arc::new(roma_only),
             notes: Vec::new(),
+            configured: true,
+        });
+    }
+    let calls: Vec<_> = pending
+        .iter()
+        .map(|p| list_if_discovered(client, p.project.clone()))
+        .collect();
+    let lists: Vec<_> = stream::iter(calls)
+        .buffered(INSTANCE_LISTS_IN_FLIGHT)
+        .collect()
+        .await;
+    for (p, result) in pending.into_iter().zip(lists) {
+        let project = &p.project;
+        keep.insert(project.id.clone());
+        let (polled, instances, stale) = instances_of(project, result, state, &mut errors);
+        targets.extend(project_targets(select::with_instances(project, polled)));
+        status.projects.push(FoundProject {
+            id: project.id.clone(),
+            name: project.name.clone(),
+            region: project.region.clone(),
+            configured: p.configured,
+            instances,
+            notes: p.notes,
             stale_instances: stale,
         });
     }
