@@ -320,3 +320,50 @@ pub async fn list_instances(
         ),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    #[cfg(feature = "simulator")]
+    #[tokio::test]
+    async fn instance_lists_follow_size_and_total_and_fail_whole() {
+        use std::sync::Arc;
+
+        use crate::config::{Config, ProcessEnv};
+        use crate::model::outcome::ApiCounters;
+        use crate::simulator::{Endpoint, Fault, SEED_PROJECT_ID, Simulator, World};
+        use crate::upstream::{ClientSettings, UpstreamClient};
+
+        let sim = Simulator::start(([127, 0, 0, 1], 0).into(), World::discovery())
+            .await
+            .expect("simulator");
+        let base = sim.base_url();
+        let yaml = format!(
+            "defaults:\n  retries: 0\ncredentials:\n  t:\n    token: demo-token\nprojects:\n  - id: {SEED_PROJECT_ID}\n    credentials: t\n    endpoints: {{roma: {base}}}\n    roma: {{instances: discover}}\n"
+        );
+        let config = Config::from_yaml(std::path::Path::new("t.yaml"), &yaml, &ProcessEnv)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let settings = ClientSettings {
+            concurrency: 4,
+            rate_limit: 1000.0,
+            max_body_bytes: 1 << 20,
+            max_attempts: 1,
+        };
+        let client =
+            UpstreamClient::new(settings, Arc::new(ApiCounters::default())).expect("client");
+        let project = &config.projects[0];
+        // 12 instances, at most 7 a page although 100 were asked for: two pages.
+        let list = super::list_instances(&client, project)
+            .await
+            .expect("listed");
+        assert_eq!(list.len(), 12);
+        assert_eq!(sim.request_count(Endpoint::RomaInstances), 2);
+        assert_eq!(list.iter().filter(|i| i.running()).count(), 10);
+        // A failing page fails the whole list (the caller keeps the last good one).
+        sim.faults()
+            .push(Fault::error(Endpoint::RomaInstances, 500).once());
+        let e = super::list_instances(&client, project)
+            .await
+            .expect_err("500");
+        assert_eq!(e.status, Some(500));
+    }
+}
