@@ -307,7 +307,10 @@ fn resolve(
     }
 }
 
-fn graph() -> (BTreeMap<Vec<String>, BTreeSet<Vec<String>>>, Vec<Module>) {
+/// Module -> the modules it uses.
+type Edges = BTreeMap<Vec<String>, BTreeSet<Vec<String>>>;
+
+fn graph() -> (Edges, Vec<Module>) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let modules = load(&src);
     let known: BTreeSet<Vec<String>> = modules.iter().map(|m| m.path.clone()).collect();
@@ -316,7 +319,7 @@ fn graph() -> (BTreeMap<Vec<String>, BTreeSet<Vec<String>>>, Vec<Module>) {
         .filter(|p| p.len() == 1)
         .map(|p| p[0].clone())
         .collect();
-    let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
+    let mut edges: Edges = BTreeMap::new();
     for m in &modules {
         let e = edges.entry(m.path.clone()).or_default();
         for r in &m.refs {
@@ -375,7 +378,7 @@ fn no_import_cycle_between_modules() {
     edges.retain(|from, _| from.first().is_none_or(|m| m != "simulator"));
     // Tarjan's strongly connected components.
     struct State<'a> {
-        edges: &'a BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
+        edges: &'a Edges,
         index: BTreeMap<&'a [String], usize>,
         low: BTreeMap<&'a [String], usize>,
         stack: Vec<&'a [String]>,

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use super::{Loaded, build_client};
+use super::setup::{Loaded, build_client};
 #[cfg(feature = "simulator")]
 use crate::cli::SimulatorArgs;
 use crate::cli::{Cli, CreateAppQuota};
@@ -158,7 +158,7 @@ pub(super) async fn run_simulator(args: &SimulatorArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     eprintln!("simulator serving on {}", sim.base_url());
-    super::shutdown_signal().await;
+    super::setup::shutdown_signal().await;
     ExitCode::SUCCESS
 }
 

@@ -6,6 +6,9 @@ mod commands;
 pub mod discovery;
 mod reload;
 mod serve;
+mod setup;
+
+use self::setup::{Loaded, Pipeline};
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,11 +17,6 @@ use std::sync::Arc;
 use crate::cli::SimulatorArgs;
 use crate::cli::{AppQuotaCommand, Cli, Command, CreateAppQuota};
 use crate::config::Config;
-use crate::exposition::Exposition;
-use crate::model::outcome::ApiCounters;
-use crate::model::target::{self, Target};
-use crate::store::Snapshot;
-use crate::upstream::{ClientSettings, UpstreamClient};
 
 pub use commands::describe;
 pub use reload::{ReloadOutcome, Reloader};
@@ -72,7 +70,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match build_client(&config, Arc::default()) {
+            match setup::build_client(&config, Arc::default()) {
                 Ok(client) => discovery::run_discover(&config, cli.shard, &client).await,
                 Err(code) => code,
             }
@@ -89,110 +87,6 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
         }
     }
-}
-
-/// The config to run and its targets; in demo mode also the simulator it polls, which
-/// runs as long as this lives.
-pub(crate) struct Loaded {
-    config: Config,
-    targets: Vec<Arc<Target>>,
-    shard: target::Shard,
-    #[cfg(feature = "simulator")]
-    _simulator: Option<crate::simulator::Simulator>,
-}
-
-impl Loaded {
-    /// Loads `--config.file`, or with `--demo` starts the simulator on loopback with a
-    /// config that polls it. A failure is printed (with `config check FAILED` when
-    /// `checking`) and gives the exit code.
-    async fn load(cli: &Cli, checking: bool) -> Result<Loaded, ExitCode> {
-        #[cfg(feature = "simulator")]
-        let (loaded, simulator) = if cli.demo() {
-            let (sim, yaml) = start_demo().await?;
-            let path = std::path::Path::new("<demo>");
-            let cfg = Config::from_yaml(path, &yaml, &crate::config::ProcessEnv);
-            (cfg, Some(sim))
-        } else {
-            (Config::load(&cli.config_file), None)
-        };
-        #[cfg(not(feature = "simulator"))]
-        let loaded = Config::load(&cli.config_file);
-        let config = match loaded {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("{e}");
-                if checking {
-                    eprintln!("config check FAILED");
-                }
-                return Err(ExitCode::FAILURE);
-            }
-        };
-        for w in &config.warnings {
-            tracing::warn!("config warning: {w}");
-        }
-        let targets = target::targets(&config, cli.shard);
-        Ok(Loaded {
-            config,
-            targets,
-            shard: cli.shard,
-            #[cfg(feature = "simulator")]
-            _simulator: simulator,
-        })
-    }
-}
-
-/// `--demo`: the simulator on loopback, and the YAML of a config that polls it.
-#[cfg(feature = "simulator")]
-async fn start_demo() -> Result<(crate::simulator::Simulator, String), ExitCode> {
-    use crate::simulator::Simulator;
-    match Simulator::start(([127, 0, 0, 1], 0).into(), discovery::demo_world()).await {
-        Ok(sim) => {
-            let yaml = discovery::demo_config_yaml(&sim.base_url(), "15s");
-            tracing::info!(simulator = %sim.base_url(), "demo mode: discovering and polling the built-in cloud simulator");
-            Ok((sim, yaml))
-        }
-        Err(e) => {
-            eprintln!("cannot start the demo simulator: {e}");
-            Err(ExitCode::FAILURE)
-        }
-    }
-}
-
-/// What polling needs and fills: the client with its counters, the snapshot of results
-/// and the rendered exposition.
-pub(crate) struct Pipeline {
-    counters: Arc<ApiCounters>,
-    client: Arc<UpstreamClient>,
-    snapshot: Arc<Snapshot>,
-    exposition: Arc<Exposition>,
-}
-
-impl Pipeline {
-    /// An empty pipeline for `config`; a client that cannot be built is printed.
-    fn new(config: &Config) -> Result<Pipeline, ExitCode> {
-        let counters = Arc::new(ApiCounters::default());
-        let client = Arc::new(build_client(config, counters.clone())?);
-        Ok(Pipeline {
-            counters,
-            client,
-            snapshot: Arc::new(Snapshot::new()),
-            exposition: Arc::new(Exposition::default()),
-        })
-    }
-}
-
-/// The HTTP client for `config`'s process-wide settings; a failure is printed.
-fn build_client(config: &Config, counters: Arc<ApiCounters>) -> Result<UpstreamClient, ExitCode> {
-    let settings = ClientSettings {
-        concurrency: config.concurrency,
-        rate_limit: config.rate_limit,
-        max_body_bytes: config.max_response_bytes,
-        max_attempts: config.retries + 1,
-    };
-    UpstreamClient::new(settings, counters).map_err(|e| {
-        eprintln!("cannot build the HTTP client: {e}");
-        ExitCode::FAILURE
-    })
 }
 
 /// `--once`: poll every target, print the exposition, fail if any target failed.
@@ -229,28 +123,4 @@ async fn once(loaded: &Loaded) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-        match term {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutting down");
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use super::discovery::DiscoveryHub;
-use super::{Loaded, Pipeline, Reloader};
+use super::reload::Reloader;
+use super::setup::{Loaded, Pipeline, shutdown_signal};
 use crate::cli::Cli;
 use crate::scheduler::Scheduler;
 use crate::server::web::WebState;
@@ -69,7 +70,7 @@ async fn start_and_serve(cli: &Cli, loaded: Loaded) -> Result<(), ExitCode> {
     reloader.spawn_on_sighup();
 
     let state = app_state(cli, &pipeline, web, limits, &reloader);
-    server::serve(listeners, state, super::shutdown_signal(), SHUTDOWN_GRACE).await;
+    server::serve(listeners, state, shutdown_signal(), SHUTDOWN_GRACE).await;
     hub.stop();
     scheduler.stop();
     tracing::info!("stopped");

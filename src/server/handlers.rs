@@ -9,8 +9,9 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::landing;
+use super::state::{AppState, Chunks, MAX_BODY_BYTES, RELOAD_PATH, STATUS_PATH};
 use super::web::WebConfig;
-use super::{AppState, Chunks, MAX_BODY_BYTES, RELOAD_PATH, STATUS_PATH, landing};
 use crate::exposition::CONTENT_TYPE;
 
 fn respond(status: StatusCode, content_type: &'static str, body: Chunks) -> Response<Chunks> {

@@ -86,16 +86,8 @@ pub(crate) fn authorize(
     project: &str,
     style: ErrorStyle,
 ) -> Result<(), Reply> {
-    let token = request
-        .headers
-        .get("x-auth-token")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty());
-    let Some(token) = token else {
-        let signed = request
-            .headers
-            .get(AUTHORIZATION)
-            .is_some_and(|v| v.as_bytes().starts_with(aksk::ALGORITHM.as_bytes()));
+    let Some(token) = auth_token(request) else {
+        let signed = aksk_signed(request);
         if signed {
             // The API gateway checks signatures before any service sees the request, so
             // every service answers the gateway's `APIG.0301`.
@@ -130,6 +122,23 @@ pub(crate) fn authorize(
     Ok(())
 }
 
+/// The request's non-empty `X-Auth-Token`.
+fn auth_token<'a>(request: &'a RequestView<'_>) -> Option<&'a str> {
+    request
+        .headers
+        .get("x-auth-token")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether the request carries an AK/SK `Authorization` header.
+fn aksk_signed(request: &RequestView<'_>) -> bool {
+    request
+        .headers
+        .get(AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes().starts_with(aksk::ALGORITHM.as_bytes()))
+}
+
 /// Checks the credentials of a request to one of IAM's global routes (`/v3/auth/projects`,
 /// `/v3/auth/domains`): a static token, an unexpired token the IAM stub issued (scoped to the
 /// domain or to a project: both may list), or an AK/SK signature with the account's
@@ -143,16 +152,8 @@ pub(crate) fn authorize_global(
     domain_id_required: bool,
 ) -> Result<(), Reply> {
     let unauthorized = || Reply::standard_error(ErrorStyle::Iam, StatusCode::UNAUTHORIZED);
-    let token = request
-        .headers
-        .get("x-auth-token")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty());
-    let Some(token) = token else {
-        let signed = request
-            .headers
-            .get(AUTHORIZATION)
-            .is_some_and(|v| v.as_bytes().starts_with(aksk::ALGORITHM.as_bytes()));
+    let Some(token) = auth_token(request) else {
+        let signed = aksk_signed(request);
         if !signed {
             return Err(unauthorized());
         }

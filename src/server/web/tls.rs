@@ -264,7 +264,7 @@ fn check_client_policy(
         (None, ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert)
             if !ca_given =>
         {
-            let auth_pos = t.client_auth_type.as_ref().map(|s| at(s)).unwrap_or((0, 0));
+            let auth_pos = t.client_auth_type.as_ref().map(at).unwrap_or((0, 0));
             v.issue(
                 auth_pos,
                 "this client_auth_type verifies client certificates: set client_ca_file (or client_ca) to the CA they must chain to",
@@ -354,7 +354,7 @@ fn server_config(
             Ok(b) => b,
             Err(e) => {
                 v.issue(
-                    t.min_version.as_ref().map(|s| at(s)).unwrap_or((0, 0)),
+                    t.min_version.as_ref().map(at).unwrap_or((0, 0)),
                     format!("the TLS versions and cipher suites do not fit together: {e}"),
                 );
                 return None;
@@ -371,7 +371,7 @@ fn server_config(
                 .key_file
                 .as_ref()
                 .or(t.key.as_ref())
-                .map(|s| at(s))
+                .map(at)
                 .unwrap_or((0, 0));
             v.issue(
                 pos,
