@@ -14,6 +14,7 @@ pub mod config;
 pub mod exposition;
 pub mod logging;
 pub mod model;
+pub mod persistence;
 pub mod scheduler;
 pub mod server;
 pub mod simulator;

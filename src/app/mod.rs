@@ -13,6 +13,7 @@ use crate::exposition::Exposition;
 use crate::model::outcome::ApiCounters;
 use crate::model::target::Job;
 use crate::model::target::{self, Target};
+use crate::persistence::Persistence;
 use crate::scheduler::{self, Scheduler};
 use crate::server::web::{WebConfig, WebState};
 use crate::server::{self, AppState, ServerLimits};
@@ -123,6 +124,26 @@ pub async fn run(cli: Cli) -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
+    // Restored state first, so it is served (and counts for readiness) before any poll.
+    snapshot.set_targets(&targets);
+    let persistence = match &cli.persistence_file {
+        None => None,
+        Some(path) => {
+            let started = Persistence::start(
+                path.clone(),
+                cli.persistence_interval,
+                snapshot.clone(),
+                &targets,
+            );
+            match started.await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
     // TLS, basic auth and headers; a bad file stops the start, naming file:line:column.
     let web = match WebState::load(cli.web_config_file.clone()).await {
         Ok(w) => Arc::new(w),
@@ -211,6 +232,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     let state = Arc::new(state);
     server::serve(listeners, state, shutdown_signal(), SHUTDOWN_GRACE).await;
     scheduler.stop();
+    if let Some(p) = persistence {
+        p.finish().await;
+    }
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

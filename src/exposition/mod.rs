@@ -17,7 +17,7 @@ use flate2::Compression;
 
 use crate::model::labels::escape_label;
 use crate::model::outcome::ApiCounters;
-use crate::store::TargetStatus;
+use crate::store::{PersistenceStatus, TargetStatus};
 
 /// `Content-Type` of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -276,6 +276,8 @@ pub struct RenderInput<'a> {
     pub counters: &'a ApiCounters,
     /// Result of the last config reload.
     pub reload_ok: bool,
+    /// How the last write of the persistence file went (`None`: persistence is off).
+    pub persistence: Option<PersistenceStatus>,
 }
 
 /// Renders the cached part of the exposition (everything but `process_*`).
@@ -318,6 +320,9 @@ pub fn render_text_into(input: &RenderInput<'_>, out: &mut String) {
     );
     out.push_str("huaweicloud_quota_config_last_reload_successful ");
     out.push_str(if input.reload_ok { "1\n" } else { "0\n" });
+    if let Some(p) = input.persistence {
+        render_persistence(out, p);
+    }
 
     header(
         out,
@@ -389,6 +394,30 @@ pub fn render_text_into(input: &RenderInput<'_>, out: &mut String) {
                 n as f64,
             );
         }
+    }
+}
+
+/// `huaweicloud_quota_persistence_last_write_success` and `..._timestamp_seconds` (the
+/// latter once a write succeeded).
+fn render_persistence(out: &mut String, p: PersistenceStatus) {
+    header(
+        out,
+        "huaweicloud_quota_persistence_last_write_success",
+        "1 if the last write of the persistence file succeeded (or, before the first, the file was writable at start), else 0.",
+        "gauge",
+    );
+    out.push_str("huaweicloud_quota_persistence_last_write_success ");
+    out.push_str(if p.last_write_ok { "1\n" } else { "0\n" });
+    if let Some(at) = p.last_write {
+        header(
+            out,
+            "huaweicloud_quota_persistence_last_write_timestamp_seconds",
+            "When the persistence file was last written successfully, as Unix time.",
+            "gauge",
+        );
+        out.push_str("huaweicloud_quota_persistence_last_write_timestamp_seconds ");
+        write_value(out, unix_seconds(at));
+        out.push('\n');
     }
 }
 
@@ -780,6 +809,7 @@ impl Exposition {
                 targets: &scratch.view,
                 counters,
                 reload_ok: snapshot.reload_ok(),
+                persistence: snapshot.persistence_status(),
             },
             &mut text,
         );

@@ -183,6 +183,8 @@ pub struct StatusModel {
     pub clients: Vec<ClientRow>,
     /// Counts.
     pub summary: Summary,
+    /// What was restored from the persistence file at start (`None`: persistence is off).
+    pub restored: Option<Arc<str>>,
     json: OnceLock<Bytes>,
 }
 
@@ -259,6 +261,7 @@ impl StatusModel {
             quotas,
             clients,
             summary,
+            restored: None,
             json: OnceLock::new(),
         }
     }
@@ -443,12 +446,14 @@ impl StatusCache {
         {
             return m.clone();
         }
-        let model = Arc::new(StatusModel::build(
+        let mut model = StatusModel::build(
             generation,
             snapshot.view(),
             snapshot.reload_ok(),
             started_at,
-        ));
+        );
+        model.restored = snapshot.restored();
+        let model = Arc::new(model);
         *slot = Some(model.clone());
         model
     }
