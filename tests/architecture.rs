@@ -18,15 +18,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("store", &["model"]),
     ("upstream", &["model", "config"]),
     ("discovery", &["upstream", "model", "config"]),
-    (
-        "scheduler",
-        &["upstream", "store", "model", "config", "discovery"],
-    ),
+    ("scheduler", &["upstream", "store", "model", "config", "discovery"]),
     ("exposition", &["store", "model", "config"]),
-    (
-        "server",
-        &["exposition", "store", "model", "config", "diag"],
-    ),
+    ("server", &["exposition", "store", "model", "config", "diag"]),
     ("persistence", &["store", "model", "config"]),
     ("cli", &["model"]),
     ("logging", &["cli"]),
@@ -362,11 +356,7 @@ fn top_level_modules_follow_the_dependency_rule() {
             }
         }
     }
-    assert!(
-        bad.is_empty(),
-        "dependency rule broken:\n{}",
-        bad.join("\n")
-    );
+    assert!(bad.is_empty(), "dependency rule broken:\n{}", bad.join("\n"));
 }
 
 #[test]
@@ -463,18 +453,9 @@ fn the_checker_sees_edges_and_cycles() {
     let text = "use crate::model::{api::Api, target::{self, Target}};\nfn f() { crate::store::Snapshot::new(); super::x::y(); }\n#[cfg(test)]\nmod tests { use crate::simulator::World; }\n";
     let refs = references(&production_text(text), &BTreeSet::new());
     let flat: Vec<String> = refs.iter().map(|r| r.join("::")).collect();
-    assert!(
-        flat.contains(&"crate::model::api::Api".to_string()),
-        "{flat:?}"
-    );
-    assert!(
-        flat.contains(&"crate::model::target".to_string()),
-        "{flat:?}"
-    );
-    assert!(
-        flat.contains(&"crate::store::Snapshot::new".to_string()),
-        "{flat:?}"
-    );
+    assert!(flat.contains(&"crate::model::api::Api".to_string()), "{flat:?}");
+    assert!(flat.contains(&"crate::model::target".to_string()), "{flat:?}");
+    assert!(flat.contains(&"crate::store::Snapshot::new".to_string()), "{flat:?}");
     assert!(flat.contains(&"super::x::y".to_string()), "{flat:?}");
     assert!(!flat.iter().any(|r| r.contains("simulator")), "{flat:?}");
     // And the graph is not empty: the rule is checked against something.
