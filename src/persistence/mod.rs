@@ -323,3 +323,79 @@ fn values_of(d: &crate::model::poll::PollOutput) -> usize {
         .sum();
     resources + clients
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ProcessEnv};
+    use crate::model::poll::{PollOutput, ResourceQuota};
+    use crate::model::target::{self, Shard};
+    use crate::simulator::World;
+
+    fn targets() -> Vec<Arc<Target>> {
+        let yaml = World::demo()
+            .exporter_config_yaml("http://127.0.0.1:9", "1m")
+            .replacen("defaults:\n", "defaults:\n  max_staleness: 10m\n", 1);
+        let config = Config::from_yaml(Path::new("t.yaml"), &yaml, &ProcessEnv)
+            .unwrap_or_else(|e| panic!("the demo config is valid: {e}"));
+        target::targets(&config, Shard::default())
+    }
+
+    #[test]
+    fn load_restores_configured_targets_and_drops_stale_values() {
+        let all = targets();
+        assert!(all.len() >= 3, "{}", all.len());
+        let now = SystemTime::now();
+        let before = Arc::new(Snapshot::new());
+        before.set_targets(&all);
+        let output = PollOutput {
+            resources: vec![ResourceQuota {
+                resource: "api".into(),
+                limit: Some(10.0),
+                used: Some(3.0),
+                ..ResourceQuota::default()
+            }],
+            ..PollOutput::default()
+        };
+        let fresh = now - Duration::from_secs(60);
+        let old = now - Duration::from_secs(3600);
+        let took = Duration::from_millis(3);
+        before.record_success(&all[0].key, fresh, took, output.clone());
+        before.record_success(&all[1].key, old, took, output.clone());
+        before.record_success(&all[2].key, fresh, took, output);
+        let decoded = format::decode(&format::encode(&before.view(), now))
+            .unwrap_or_else(|e| panic!("decodes: {e}"));
+
+        // A config without the third target.
+        let configured: Vec<Arc<Target>> = all
+            .iter()
+            .filter(|t| t.key != all[2].key)
+            .cloned()
+            .collect();
+        let after = Snapshot::new();
+        after.set_targets(&configured);
+        let report = load(&after, &configured, decoded, now);
+        assert_eq!(
+            (
+                report.restored,
+                report.stale,
+                report.not_configured,
+                report.values
+            ),
+            (2, 1, 1, 2),
+            "{report:?}"
+        );
+        let view = after.view();
+        let get = |key: &str| view.iter().find(|s| s.target.key == key);
+        let first = get(&all[0].key).unwrap_or_else(|| unreachable!());
+        assert_eq!(first.last_success, Some(fresh));
+        assert!(first.data.is_some());
+        let second = get(&all[1].key).unwrap_or_else(|| unreachable!());
+        assert_eq!(second.last_success, Some(old));
+        assert!(second.data.is_none(), "stale values are not resurrected");
+        assert!(get(&all[2].key).is_none());
+        let line = report.describe(Path::new("/s/state"), configured.len());
+        assert!(line.starts_with("restored 2 of"), "{line}");
+        assert!(line.contains("1 no longer configured"), "{line}");
+    }
+}
