@@ -269,6 +269,7 @@ fn kubernetes_manifests_parse_and_workloads_are_hardened() {
         [
             "ConfigMap",
             "Deployment",
+            "PersistentVolumeClaim",
             "PrometheusRule",
             "Secret",
             "Service",

@@ -462,3 +462,41 @@ async fn an_unwritable_path_stops_the_start_with_a_clear_message() {
 fn has_line(body: &str, line: &str) -> bool {
     body.lines().any(|l| l == line)
 }
+
+/// The shipped examples keep the file where it survives a restart: a volume in Kubernetes
+/// (the root file system is read-only there), `StateDirectory=` under systemd.
+#[test]
+fn deploy_examples_keep_the_state_on_a_volume() {
+    let read = |p: &str| {
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(p))
+            .unwrap_or_else(|e| panic!("{p}: {e}"))
+    };
+    let flag = "--persistence.file=/var/lib/huaweicloud-quota-exporter/exporter.state";
+    for p in [
+        "deploy/kubernetes/deployment.yaml",
+        "deploy/kubernetes/statefulset-sharded.yaml",
+    ] {
+        let m = read(p);
+        assert!(m.contains(&format!("- {flag}")), "{p}: no {flag}");
+        assert!(
+            m.contains(
+                "- name: state\n              mountPath: /var/lib/huaweicloud-quota-exporter\n"
+            ),
+            "{p}: the state volume is not mounted there"
+        );
+    }
+    assert!(
+        read("deploy/kubernetes/deployment.yaml").contains("claimName: huaweicloud-quota-exporter")
+    );
+    assert!(read("deploy/kubernetes/statefulset-sharded.yaml").contains("volumeClaimTemplates:"));
+    let unit = read("deploy/systemd/huaweicloud-quota-exporter.service");
+    assert!(
+        unit.contains("StateDirectory=huaweicloud-quota-exporter\n"),
+        "{unit}"
+    );
+    let exec = unit
+        .lines()
+        .find(|l| l.starts_with("ExecStart="))
+        .unwrap_or_default();
+    assert!(exec.contains(flag), "{exec}");
+}
