@@ -7,7 +7,7 @@
 //! world's config, its targets, and for every target the simulator's answer run through
 //! the real decoder. File sizes are printed when the fixtures are built.
 //!
-//! `cargo bench --bench persistence`; the figures are in BENCHMARKS.md.
+//! `cargo bench --bench persistence`; the figures are in docs/persistence.md.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! [`config`] -> [`target`] -> [`scheduler`] -> [`upstream`] (with [`auth`] and [`value`])
 //! -> [`sample`] -> [`snapshot`] -> [`render`] -> [`server`]. [`app`] wires them up for the
 //! daemon, `--once` and `--config.check`; [`simulator`] is the fake cloud behind `--demo`
-//! and the tests.
+//! and the tests. [`persistence`] keeps the store's state in a file across restarts.
 #![forbid(unsafe_code)]
 
 pub mod app;

@@ -3,9 +3,10 @@
 //! A small binary encoding rather than JSON. The file is read at every start before the
 //! exporter is ready and written every minute, and 100,000 series are mostly short
 //! strings and `f64`s: as JSON every value would be printed and parsed as decimal text
-//! and every field named on every line (about three times the bytes, and several times
-//! the time to decode, see `benches/persistence.rs`), while here a value is its 8 bytes
-//! and a string its length and bytes. JSON's one advantage, being readable, matters little
+//! and every field named on every target (2.5 times the bytes, and ten times the time
+//! just to parse it: 71 ms against 6.6 ms to decode this format at 100,000 series, see
+//! `benches/persistence.rs`), while here a value is its 8 bytes and a string its length
+//! and bytes. JSON's one advantage, being readable, matters little
 //! for a cache that is thrown away whenever it is in doubt. And a header with a magic,
 //! a version and a CRC-32 turns a foreign, newer, truncated or corrupt file into a
 //! definite reason, where JSON would only give a parse error somewhere in the middle.
