@@ -167,9 +167,23 @@ async fn kill_9_at_random_moments_never_loses_the_state() {
     let exporter = setup.start("50ms");
     exporter.wait_ready(READY).await;
     setup.wait_state_complete(READY).await;
-    let original = kept_lines(&scrape(&exporter).await);
-    assert!(original.len() > 10, "{original:?}");
+    scrape_until(&exporter, READY, "a write's timestamp", |b| {
+        b.contains("\nhuaweicloud_quota_persistence_last_write_timestamp_seconds ")
+            && has_line(b, "huaweicloud_quota_persistence_last_write_success 1")
+    })
+    .await;
     fail_everything(&sim);
+    // Once every target failed a poll, its last success is final: that is what every
+    // restart must serve.
+    let body = scrape_until(&exporter, READY, "every target failing", |b| {
+        b.lines()
+            .filter(|l| l.starts_with("huaweicloud_quota_poll_success{") && l.ends_with(" 0"))
+            .count()
+            == TARGETS
+    })
+    .await;
+    let original = kept_lines(&body);
+    assert!(original.len() > 10, "{original:?}");
     let mut rng = rand::rng();
     // Killed at a random moment while it fails polls and rewrites the file.
     let uptime = rng.random_range(0..700);

@@ -398,4 +398,58 @@ mod tests {
         assert!(line.starts_with("restored 2 of"), "{line}");
         assert!(line.contains("1 no longer configured"), "{line}");
     }
+
+    #[tokio::test]
+    async fn a_path_that_becomes_unwritable_is_a_warning_and_a_metric_not_a_crash() {
+        let all = targets();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let state_dir = dir.path().join("state");
+        std::fs::create_dir(&state_dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        let path = state_dir.join("exporter.state");
+        let snapshot = Arc::new(Snapshot::new());
+        snapshot.set_targets(&all);
+        let p = Persistence::start(
+            path.clone(),
+            Duration::from_secs(3600),
+            snapshot.clone(),
+            &all,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("starts: {e}"));
+        let ok = |s: &Snapshot| s.persistence_status().map(|p| p.last_write_ok);
+        assert_eq!(ok(&snapshot), Some(true));
+        // Nothing changed: nothing written.
+        assert!(p.write_if_changed().await);
+        assert!(!path.exists());
+        let now = SystemTime::now();
+        snapshot.record_success(
+            &all[0].key,
+            now,
+            Duration::from_millis(1),
+            PollOutput::default(),
+        );
+        assert!(p.write_if_changed().await);
+        let written = snapshot.persistence_status().and_then(|s| s.last_write);
+        assert!(written.is_some());
+        assert!(path.exists());
+        // The directory goes away: the write fails, the exporter carries on.
+        std::fs::remove_dir_all(&state_dir).unwrap_or_else(|e| panic!("rm: {e}"));
+        snapshot.record_success(
+            &all[0].key,
+            now,
+            Duration::from_millis(1),
+            PollOutput::default(),
+        );
+        assert!(!p.write_if_changed().await);
+        assert_eq!(ok(&snapshot), Some(false));
+        assert_eq!(
+            snapshot.persistence_status().and_then(|s| s.last_write),
+            written
+        );
+        // It comes back: the next write succeeds.
+        std::fs::create_dir(&state_dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        p.finish().await;
+        assert_eq!(ok(&snapshot), Some(true));
+        assert!(path.exists());
+    }
 }
