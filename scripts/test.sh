@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README and CI run it.
 # Installs what the tests need when it is missing, from Debian: promtool and the Prometheus
-# server (package `prometheus`), systemd-analyze (package `systemd`, for the unit's checks).
+# server (package `prometheus`), Alertmanager and amtool (package `prometheus-alertmanager`,
+# for the Alertmanager example's checks and tests/alerting_e2e.rs), systemd-analyze (package
+# `systemd`, for the units' checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
   missing+=(prometheus)
+fi
+if ! command -v amtool >/dev/null 2>&1 || ! command -v prometheus-alertmanager >/dev/null 2>&1; then
+  missing+=(prometheus-alertmanager)
 fi
 if ! command -v systemd-analyze >/dev/null 2>&1; then
   missing+=(systemd)
@@ -20,5 +25,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 promtool --version 2>&1 | head -1
+amtool --version 2>&1 | head -1
 
 cargo test --locked

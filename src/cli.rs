@@ -55,6 +55,7 @@ pub struct Cli {
     pub log_format: LogFormat,
 
     /// Start the built-in cloud simulator on loopback and poll it (no config, no account).
+    #[cfg(feature = "simulator")]
     #[arg(long)]
     pub demo: bool,
 
@@ -86,24 +87,30 @@ pub enum Command {
     #[command(name = "app-quota", subcommand)]
     AppQuota(AppQuotaCommand),
     /// Run only the built-in cloud simulator (for trying configs and for benchmarks).
-    Simulator {
-        /// Address to listen on.
-        #[arg(long = "listen-address", default_value = "127.0.0.1:9877")]
-        listen_address: String,
-        /// Number of ROMA instances in the simulated world (0: the demo world).
-        #[arg(long = "roma-instances", default_value_t = 0)]
-        roma_instances: usize,
-        /// Write an exporter config that polls this simulator to this file.
-        #[arg(long = "write-config", value_name = "FILE")]
-        write_config: Option<PathBuf>,
-        /// Poll interval written into that config.
-        #[arg(long, default_value = "30s")]
-        interval: String,
-        /// Delay every answer by this long (`100ms`, `1s`), like a distant API; for
-        /// benchmarks of the start-up fan-out.
-        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
-        latency: std::time::Duration,
-    },
+    #[cfg(feature = "simulator")]
+    Simulator(SimulatorArgs),
+}
+
+/// `simulator` arguments.
+#[cfg(feature = "simulator")]
+#[derive(Debug, clap::Args)]
+pub struct SimulatorArgs {
+    /// Address to listen on.
+    #[arg(long = "listen-address", default_value = "127.0.0.1:9877")]
+    pub listen_address: String,
+    /// Number of ROMA instances in the simulated world (0: the demo world).
+    #[arg(long = "roma-instances", default_value_t = 0)]
+    pub roma_instances: usize,
+    /// Write an exporter config that polls this simulator to this file.
+    #[arg(long = "write-config", value_name = "FILE")]
+    pub write_config: Option<PathBuf>,
+    /// Poll interval written into that config.
+    #[arg(long, default_value = "30s")]
+    pub interval: String,
+    /// Delay every answer by this long (`100ms`, `1s`), like a distant API; for
+    /// benchmarks of the start-up fan-out.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub latency: std::time::Duration,
 }
 
 /// `app-quota` subcommands.
@@ -162,4 +169,15 @@ pub enum LogFormat {
     Logfmt,
     /// One JSON object per line.
     Json,
+}
+
+impl Cli {
+    /// `--demo`: poll the built-in simulator instead of a config file (always `false` when
+    /// built without the `simulator` feature, which has no `--demo` flag).
+    pub fn demo(&self) -> bool {
+        #[cfg(feature = "simulator")]
+        return self.demo;
+        #[cfg(not(feature = "simulator"))]
+        false
+    }
 }

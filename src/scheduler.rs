@@ -109,7 +109,7 @@ pub async fn poll_and_record(
     target: &Target,
 ) -> bool {
     let started = Instant::now();
-    let result = client.poll(target).await;
+    let result = crate::upstream::poll(client, target).await;
     let duration = started.elapsed();
     let finished_at = SystemTime::now();
     match result {

@@ -18,9 +18,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("store", &["model"]),
     ("upstream", &["model", "config"]),
     ("discovery", &["upstream", "model", "config"]),
-    ("scheduler", &["upstream", "store", "model", "config", "discovery"]),
+    (
+        "scheduler",
+        &["upstream", "store", "model", "config", "discovery"],
+    ),
     ("exposition", &["store", "model", "config"]),
-    ("server", &["exposition", "store", "model", "config", "diag"]),
+    (
+        "server",
+        &["exposition", "store", "model", "config", "diag"],
+    ),
     ("persistence", &["store", "model", "config"]),
     ("cli", &["model"]),
     ("logging", &["cli"]),
@@ -301,7 +307,10 @@ fn resolve(
     }
 }
 
-fn graph() -> (BTreeMap<Vec<String>, BTreeSet<Vec<String>>>, Vec<Module>) {
+/// Module -> the modules it uses.
+type Edges = BTreeMap<Vec<String>, BTreeSet<Vec<String>>>;
+
+fn graph() -> (Edges, Vec<Module>) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let modules = load(&src);
     let known: BTreeSet<Vec<String>> = modules.iter().map(|m| m.path.clone()).collect();
@@ -310,7 +319,7 @@ fn graph() -> (BTreeMap<Vec<String>, BTreeSet<Vec<String>>>, Vec<Module>) {
         .filter(|p| p.len() == 1)
         .map(|p| p[0].clone())
         .collect();
-    let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
+    let mut edges: Edges = BTreeMap::new();
     for m in &modules {
         let e = edges.entry(m.path.clone()).or_default();
         for r in &m.refs {
@@ -356,7 +365,11 @@ fn top_level_modules_follow_the_dependency_rule() {
             }
         }
     }
-    assert!(bad.is_empty(), "dependency rule broken:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "dependency rule broken:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -365,7 +378,7 @@ fn no_import_cycle_between_modules() {
     edges.retain(|from, _| from.first().is_none_or(|m| m != "simulator"));
     // Tarjan's strongly connected components.
     struct State<'a> {
-        edges: &'a BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
+        edges: &'a Edges,
         index: BTreeMap<&'a [String], usize>,
         low: BTreeMap<&'a [String], usize>,
         stack: Vec<&'a [String]>,
@@ -453,9 +466,18 @@ fn the_checker_sees_edges_and_cycles() {
     let text = "use crate::model::{api::Api, target::{self, Target}};\nfn f() { crate::store::Snapshot::new(); super::x::y(); }\n#[cfg(test)]\nmod tests { use crate::simulator::World; }\n";
     let refs = references(&production_text(text), &BTreeSet::new());
     let flat: Vec<String> = refs.iter().map(|r| r.join("::")).collect();
-    assert!(flat.contains(&"crate::model::api::Api".to_string()), "{flat:?}");
-    assert!(flat.contains(&"crate::model::target".to_string()), "{flat:?}");
-    assert!(flat.contains(&"crate::store::Snapshot::new".to_string()), "{flat:?}");
+    assert!(
+        flat.contains(&"crate::model::api::Api".to_string()),
+        "{flat:?}"
+    );
+    assert!(
+        flat.contains(&"crate::model::target".to_string()),
+        "{flat:?}"
+    );
+    assert!(
+        flat.contains(&"crate::store::Snapshot::new".to_string()),
+        "{flat:?}"
+    );
     assert!(flat.contains(&"super::x::y".to_string()), "{flat:?}");
     assert!(!flat.iter().any(|r| r.contains("simulator")), "{flat:?}");
     // And the graph is not empty: the rule is checked against something.

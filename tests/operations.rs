@@ -1,7 +1,9 @@
 //! The operations artefacts: alert rules (promtool), the scrape config, the generated
-//! PrometheusRule, the Kubernetes manifests, the systemd unit, the Dockerfile, the Grafana
-//! dashboard, and `--shard` as `--config.check` reports it.
-//! (`tests/prometheus_e2e.rs` runs all of it under a real Prometheus.)
+//! PrometheusRule, the Alertmanager example and its templates (amtool), the Kubernetes
+//! manifests, the systemd units, the Dockerfile, the Grafana dashboard, and `--shard` as
+//! `--config.check` reports it.
+//! (`tests/prometheus_e2e.rs` runs all of it under a real Prometheus, `tests/alerting_e2e.rs`
+//! through a real Alertmanager.)
 
 mod common;
 mod ops_support;
@@ -52,7 +54,7 @@ fn promtool_unit_tests_pass_and_cover_every_alert_both_ways() {
         .iter()
         .map(|a| a["alert"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(all.len(), 8, "{all:?}");
+    assert_eq!(all.len(), 10, "{all:?}");
     assert_eq!(fires, all, "alerts without a firing case");
     assert_eq!(quiet, all, "alerts without a quiet case");
 
@@ -233,6 +235,306 @@ fn prometheusrule_is_the_rule_file() {
     assert_eq!(pr["apiVersion"], "monitoring.coreos.com/v1");
     assert_eq!(pr["kind"], "PrometheusRule");
     assert_eq!(pr["spec"], yaml(RULES));
+}
+
+// ---- Alertmanager ------------------------------------------------------------------------
+
+const ALERTMANAGER: &str = "deploy/alertmanager/alertmanager.yml";
+const AM_TEMPLATE: &str = "deploy/alertmanager/huaweicloud-quota.tmpl";
+
+/// Runs amtool with `args` in the repository root.
+fn amtool(args: &[&str]) -> std::process::Output {
+    Command::new("amtool")
+        .args(args)
+        .current_dir(repo("."))
+        .output()
+        .expect("amtool not found: run scripts/test.sh, which installs Debian's prometheus-alertmanager package")
+}
+
+/// The alerts that are about the exporter, not a project: no project_info join.
+fn exporter_alerts() -> BTreeSet<String> {
+    alerts()
+        .iter()
+        .filter(|a| {
+            !a["expr"]
+                .as_str()
+                .unwrap()
+                .contains("huaweicloud_quota:project_info:unique")
+        })
+        .map(|a| a["alert"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn amtool_check_config_accepts_the_alertmanager_example() {
+    let out = amtool(&["check-config", ALERTMANAGER]);
+    let text = output_text(&out);
+    assert!(out.status.success(), "amtool check-config:\n{text}");
+    for want in ["SUCCESS", "4 inhibit rules", "2 receivers", "1 templates"] {
+        assert!(text.contains(want), "{want}:\n{text}");
+    }
+}
+
+#[test]
+fn alertmanager_routes_critical_to_the_pager_and_warnings_to_tickets() {
+    let route = |receiver: &str, labels: &[String]| {
+        let mut args = vec![
+            "config".to_string(),
+            "routes".into(),
+            "test".into(),
+            format!("--config.file={ALERTMANAGER}"),
+            format!("--verify.receivers={receiver}"),
+        ];
+        args.extend(labels.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = amtool(&args);
+        assert!(
+            out.status.success(),
+            "{labels:?} should go to {receiver}:\n{}",
+            output_text(&out)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), receiver);
+    };
+    // Every shipped alert, with the labels it fires with.
+    let exporter = exporter_alerts();
+    for a in alerts() {
+        let name = a["alert"].as_str().unwrap();
+        let severity = a["labels"]["severity"].as_str().unwrap();
+        let mut labels = vec![format!("alertname={name}"), format!("severity={severity}")];
+        if !exporter.contains(name) {
+            labels.extend(
+                [
+                    "project_id=0123456789abcdef0123456789abcdef",
+                    "project_name=prod-cn-north-4",
+                    "cloud_region=cn-north-4",
+                    "api=gaussdb_mysql",
+                    "resource=instance",
+                ]
+                .map(String::from),
+            );
+        }
+        let receiver = if severity == "critical" {
+            "pager"
+        } else {
+            "ticket"
+        };
+        route(receiver, &labels);
+    }
+    // The critical one is the usage alert, and only it pages.
+    let critical: Vec<String> = alerts()
+        .iter()
+        .filter(|a| a["labels"]["severity"] == "critical")
+        .map(|a| a["alert"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(critical, ["HuaweiCloudQuotaUsageCritical"]);
+    // A critical alert of someone else's rules pages too; an unlabelled one makes a ticket.
+    route(
+        "pager",
+        &["alertname=DiskFull".into(), "severity=critical".into()],
+    );
+    route("ticket", &["alertname=Other".into()]);
+}
+
+#[test]
+fn alertmanager_groups_per_quota_inhibits_warnings_and_waits_like_quotas_do() {
+    let am = yaml(ALERTMANAGER);
+    let quota = serde_json::json!(["project_id", "api", "instance_id", "resource"]);
+    let route = &am["route"];
+    assert_eq!(route["group_by"], quota, "group by project and quota");
+    // The exporter-health route names exactly the alerts without a project.
+    let routes = route["routes"].as_array().unwrap();
+    let health = &routes[0];
+    let matcher = health["matchers"][0].as_str().unwrap();
+    let names = matcher
+        .split_once("HuaweiCloudQuota(")
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(n, _)| n)
+        .expect("alertname regex");
+    let listed: BTreeSet<String> = names
+        .split('|')
+        .map(|n| format!("HuaweiCloudQuota{n}"))
+        .collect();
+    assert_eq!(listed, exporter_alerts(), "exporter-health route");
+    assert_eq!(
+        health["group_by"],
+        serde_json::json!(["alertname", "job", "instance"])
+    );
+
+    // Quotas change slowly: no page every few minutes (the shipped values; only the
+    // end-to-end test's copy uses seconds).
+    let secs = |v: &Value| -> u64 {
+        let s = v.as_str().expect("duration");
+        let (n, unit) = s.split_at(s.len() - 1);
+        n.parse::<u64>().unwrap()
+            * match unit {
+                "s" => 1,
+                "m" => 60,
+                "h" => 3600,
+                _ => panic!("duration {s}"),
+            }
+    };
+    assert!(secs(&route["group_wait"]) >= 30);
+    assert!(secs(&route["group_interval"]) >= 5 * 60);
+    let pager = routes
+        .iter()
+        .find(|r| r["receiver"] == "pager")
+        .expect("pager route");
+    let interval = secs(&route["group_interval"]);
+    for r in routes {
+        let wait = r.get("group_wait").map_or(secs(&route["group_wait"]), secs);
+        let repeat = r
+            .get("repeat_interval")
+            .map_or(secs(&route["repeat_interval"]), secs);
+        assert!(wait >= 30, "{r}");
+        assert!(repeat >= 3600, "{r}: repeats more than hourly");
+        assert_eq!(repeat % interval, 0, "{r}: repeat_interval not a multiple");
+        if r["receiver"] == "ticket" {
+            assert!(repeat >= 12 * 3600, "{r}: tickets at most twice a day");
+        }
+    }
+    assert!(
+        secs(&pager["repeat_interval"]) <= 12 * 3600,
+        "a page is repeated"
+    );
+
+    // The critical alert inhibits the warning of the same quota, on the labels that identify
+    // it, and not on job/instance (a critical from one shard or replica covers the others).
+    let rules = am["inhibit_rules"].as_array().unwrap();
+    let usage = rules
+        .iter()
+        .find(|r| {
+            r["source_matchers"] == serde_json::json!(["alertname = HuaweiCloudQuotaUsageCritical"])
+                && r["target_matchers"]
+                    == serde_json::json!(["alertname = HuaweiCloudQuotaUsageHigh"])
+        })
+        .expect("critical inhibits warning");
+    assert_eq!(usage["equal"], quota);
+    // Every inhibition names alerts that exist (a renamed alert would silently stop it).
+    let all: BTreeSet<String> = alerts()
+        .iter()
+        .map(|a| a["alert"].as_str().unwrap().to_string())
+        .collect();
+    for r in rules {
+        for m in r["source_matchers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(r["target_matchers"].as_array().unwrap())
+        {
+            let m = m.as_str().unwrap();
+            let value = m
+                .split_once('=')
+                .map(|(_, v)| v.trim_start_matches('~').trim().trim_matches('"'))
+                .unwrap();
+            let names: Vec<String> = match value.split_once('(') {
+                Some((prefix, rest)) => rest
+                    .trim_end_matches(')')
+                    .split('|')
+                    .map(|n| format!("{prefix}{n}"))
+                    .collect(),
+                None => vec![value.to_string()],
+            };
+            for n in names {
+                assert!(all.contains(&n), "inhibit rule {m}: no alert {n}");
+            }
+        }
+    }
+    // Secrets come from files, never inline.
+    let text = read(ALERTMANAGER);
+    for secret in ["routing_key:", "service_key:", "api_url:", "password:"] {
+        assert!(!text.contains(secret), "inline secret {secret}");
+    }
+    assert_eq!(
+        am["templates"],
+        serde_json::json!(["huaweicloud-quota.tmpl"])
+    );
+}
+
+#[test]
+fn alertmanager_templates_show_project_region_resource_usage_and_runbook() {
+    let dir = tempfile::tempdir().unwrap();
+    let render = |data: &Value, template: &str| {
+        let path = dir.path().join("data.json");
+        std::fs::write(&path, data.to_string()).unwrap();
+        let out = amtool(&[
+            "template",
+            "render",
+            &format!("--template.glob={AM_TEMPLATE}"),
+            &format!("--template.data={}", path.display()),
+            &format!("--template.text={{{{ template \"huaweicloud_quota.{template}\" . }}}}"),
+        ]);
+        assert!(out.status.success(), "{template}: {}", output_text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let runbook = format!("{RUNBOOK_BASE}#huaweicloudquotausagecritical");
+    let labels = serde_json::json!({
+        "alertname": "HuaweiCloudQuotaUsageCritical", "severity": "critical",
+        "job": JOB, "instance": "exporter-0:9876",
+        "project_id": "p1", "project_name": "prod-cn-north-4", "cloud_region": "cn-north-4",
+        "api": "roma_livedata", "instance_id": "i1", "resource": "api"
+    });
+    let annotations = serde_json::json!({
+        "summary": "Quota roma_livedata/api of project prod-cn-north-4 is nearly exhausted (97% used)",
+        "description": "Project prod-cn-north-4 (p1, cn-north-4), ROMA Connect instance i1: ...",
+        "used": "485", "limit": "500", "runbook_url": runbook
+    });
+    let data = serde_json::json!({
+        "receiver": "pager", "status": "firing", "externalURL": "http://alertmanager:9093",
+        "alerts": [{"status": "firing", "labels": labels, "annotations": annotations,
+                    "startsAt": "2025-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z"}],
+        "groupLabels": {"project_id": "p1", "api": "roma_livedata", "instance_id": "i1", "resource": "api"},
+        "commonLabels": labels, "commonAnnotations": annotations
+    });
+    assert_eq!(
+        render(&data, "title"),
+        "[FIRING:1] HuaweiCloudQuotaUsageCritical prod-cn-north-4 (cn-north-4) roma_livedata/api"
+    );
+    assert_eq!(render(&data, "project"), "prod-cn-north-4 (p1)");
+    assert_eq!(render(&data, "used"), "485 of 500");
+    assert_eq!(render(&data, "severity"), "critical");
+    let text = render(&data, "text");
+    for want in [
+        "Firing:",
+        "nearly exhausted (97% used)",
+        "Project: prod-cn-north-4 (p1), region cn-north-4",
+        "Resource: api (roma_livedata, ROMA Connect instance i1)",
+        "Used: 485 of 500",
+        &format!("Runbook: {runbook}"),
+        "Exporter: exporter-0:9876",
+    ] {
+        assert!(text.contains(want), "text lacks {want:?}:\n{text}");
+    }
+    // Without the project's info series: the id; an exporter alert: the job and instance.
+    let mut bare = data.clone();
+    for key in ["commonLabels", "groupLabels"] {
+        bare[key].as_object_mut().unwrap().remove("project_name");
+        bare[key].as_object_mut().unwrap().remove("cloud_region");
+    }
+    assert_eq!(render(&bare, "project"), "p1");
+    let down = serde_json::json!({
+        "receiver": "ticket", "status": "resolved", "externalURL": "http://alertmanager:9093",
+        "alerts": [{"status": "resolved",
+                    "labels": {"alertname": "HuaweiCloudQuotaExporterDown", "severity": "warning", "job": JOB, "instance": "exporter-1:9876"},
+                    "annotations": {"summary": "Exporter exporter-1:9876 is down", "description": "...", "runbook_url": "r"},
+                    "startsAt": "2025-01-01T00:00:00Z", "endsAt": "2025-01-01T01:00:00Z"}],
+        "groupLabels": {"alertname": "HuaweiCloudQuotaExporterDown", "job": JOB, "instance": "exporter-1:9876"},
+        "commonLabels": {"alertname": "HuaweiCloudQuotaExporterDown", "severity": "warning", "job": JOB, "instance": "exporter-1:9876"},
+        "commonAnnotations": {"summary": "Exporter exporter-1:9876 is down", "runbook_url": "r"}
+    });
+    assert_eq!(
+        render(&down, "title"),
+        format!("[RESOLVED] HuaweiCloudQuotaExporterDown job {JOB} on exporter-1:9876")
+    );
+    let text = render(&down, "text");
+    assert!(
+        text.starts_with("\nResolved:") || text.contains("Resolved:"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Project:") && !text.contains("Used:"),
+        "{text}"
+    );
+    assert_eq!(render(&down, "severity"), "warning");
 }
 
 // ---- Kubernetes ----------------------------------------------------------------------------
@@ -472,6 +774,26 @@ fn statefulset_derives_the_shard_from_the_pod_ordinal() {
         replicas.to_string(),
         "SHARD_COUNT must equal replicas"
     );
+    // The shard alerts compare the pods of one job: the StatefulSet's pods are scraped
+    // through its one governing Service, whose name is the job.
+    assert_eq!(sts["spec"]["serviceName"], JOB);
+    for name in [
+        "HuaweiCloudQuotaShardingMismatch",
+        "HuaweiCloudQuotaShardsMissing",
+    ] {
+        let a = alerts()
+            .into_iter()
+            .find(|a| a["alert"] == name)
+            .unwrap_or_else(|| panic!("no alert {name}"));
+        let expr = a["expr"].as_str().unwrap();
+        assert!(expr.contains("huaweicloud_quota_total_shards"), "{name}");
+        assert!(
+            expr.matches("by (job)").count() >= 2,
+            "{name} must compare the shards of a job: {expr}"
+        );
+    }
+    let comments = read("deploy/kubernetes/statefulset-sharded.yaml");
+    assert!(comments.contains("HuaweiCloudQuotaShardsMissing"));
     // The Deployment is the unsharded variant.
     let d = &m["Deployment"];
     assert_eq!(d["spec"]["replicas"], 1);
@@ -541,27 +863,60 @@ fn systemd_unit_verifies_and_is_sandboxed() {
     ] {
         assert!(unit.contains(directive), "unit lacks {directive:?}");
     }
-    // systemd-analyze checks the real thing, with ExecStart pointing at the built binary.
+    // The service listens by itself; socket activation is the drop-in's job.
+    let exec_start = unit
+        .lines()
+        .find(|l| l.starts_with("ExecStart="))
+        .expect("ExecStart");
+    assert!(
+        exec_start.contains("--web.listen-address=:9876"),
+        "{exec_start}"
+    );
+    assert!(!exec_start.contains("--web.systemd-socket"), "{exec_start}");
+
+    // systemd-analyze checks the real thing, with ExecStart pointing at the built binary: the
+    // service, the socket unit and the socket-activation drop-in (found through
+    // SYSTEMD_UNIT_PATH, as /etc/systemd/system would be).
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("huaweicloud-quota-exporter.service");
-    std::fs::write(
-        &path,
-        unit.replace("/usr/local/bin/huaweicloud-quota-exporter", common::BIN),
-    )
-    .unwrap();
-    let run = |args: &[&str]| {
+    std::fs::create_dir(dir.path().join(format!("{SYSTEMD_SERVICE}.d"))).unwrap();
+    for file in [
+        SYSTEMD_SERVICE.to_string(),
+        SYSTEMD_SOCKET.to_string(),
+        SYSTEMD_DROP_IN.to_string(),
+    ] {
+        std::fs::write(
+            dir.path().join(&file),
+            read(&format!("deploy/systemd/{file}"))
+                .replace("/usr/local/bin/huaweicloud-quota-exporter", common::BIN),
+        )
+        .unwrap();
+    }
+    let unit_path = format!("{}:", dir.path().display());
+    let analyze = |args: &[&str], units: &[&str]| {
         Command::new("systemd-analyze")
             .args(args)
-            .arg(&path)
+            .args(units.iter().map(|u| dir.path().join(u)))
+            .env("SYSTEMD_UNIT_PATH", &unit_path)
             .output()
             .expect("systemd-analyze not found: run scripts/test.sh, which installs Debian's systemd package")
     };
-    let verify = run(&["verify"]);
+    let run = |args: &[&str]| analyze(args, &[SYSTEMD_SERVICE]);
+    let verify = analyze(&["verify"], &[SYSTEMD_SOCKET, SYSTEMD_SERVICE]);
     let text = output_text(&verify);
     assert!(
         verify.status.success() && text.trim().is_empty(),
         "systemd-analyze verify:\n{text}"
     );
+    // The drop-in is really read by that verification: a bad key in it is reported.
+    let drop_in = dir.path().join(SYSTEMD_DROP_IN);
+    let good = std::fs::read_to_string(&drop_in).unwrap();
+    std::fs::write(&drop_in, format!("{good}NoSuchDirective=yes\n")).unwrap();
+    let text = output_text(&run(&["verify"]));
+    assert!(
+        text.contains("socket-activation.conf") && text.contains("NoSuchDirective"),
+        "the drop-in was not verified:\n{text}"
+    );
+    std::fs::write(&drop_in, good).unwrap();
     // Exposure 0.0 (locked down) .. 10.0 (unprotected); --threshold is in tenths.
     let security = run(&["security", "--offline=yes", "--threshold=20"]);
     let text = output_text(&security);
@@ -576,6 +931,69 @@ fn systemd_unit_verifies_and_is_sandboxed() {
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or_else(|| panic!("no exposure level in:\n{text}"));
     assert!(level <= 2.0, "exposure {level}");
+}
+
+const SYSTEMD_SERVICE: &str = "huaweicloud-quota-exporter.service";
+const SYSTEMD_SOCKET: &str = "huaweicloud-quota-exporter.socket";
+const SYSTEMD_DROP_IN: &str = "huaweicloud-quota-exporter.service.d/socket-activation.conf";
+
+#[test]
+fn systemd_socket_activation_is_optional_and_consistent() {
+    let socket = read(&format!("deploy/systemd/{SYSTEMD_SOCKET}"));
+    let drop_in = read(&format!("deploy/systemd/{SYSTEMD_DROP_IN}"));
+    let unit = read(&format!("deploy/systemd/{SYSTEMD_SERVICE}"));
+    let directives = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('['))
+            .map(str::to_string)
+            .collect()
+    };
+    let socket_directives = directives(&socket);
+    for d in [
+        "ListenStream=9876",
+        "Accept=no",
+        "Service=huaweicloud-quota-exporter.service",
+        "WantedBy=sockets.target",
+    ] {
+        assert!(
+            socket_directives.iter().any(|l| l == d),
+            "socket unit lacks {d}"
+        );
+    }
+    // The drop-in clears ExecStart, then runs the service's command line with the socket
+    // flag in place of the listen address, and pulls in the socket.
+    let drop_directives = directives(&drop_in);
+    let starts: Vec<&String> = drop_directives
+        .iter()
+        .filter(|l| l.starts_with("ExecStart="))
+        .collect();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert_eq!(
+        starts[0], "ExecStart=",
+        "the drop-in must clear ExecStart first"
+    );
+    let service_start = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+    assert_eq!(
+        *starts[1],
+        service_start.replace("--web.listen-address=:9876", "--web.systemd-socket"),
+        "the drop-in's command line drifted from the service's"
+    );
+    for d in [
+        "Requires=huaweicloud-quota-exporter.socket",
+        "After=huaweicloud-quota-exporter.socket",
+    ] {
+        assert!(drop_directives.iter().any(|l| l == d), "drop-in lacks {d}");
+    }
+    // Documented where an operator looks.
+    assert!(
+        unit.contains(SYSTEMD_DROP_IN),
+        "the service does not mention the drop-in"
+    );
+    assert!(
+        socket.contains(SYSTEMD_DROP_IN),
+        "the socket does not mention the drop-in"
+    );
 }
 
 #[test]

@@ -6,3 +6,4 @@ pub mod labels;
 pub mod outcome;
 pub mod poll;
 pub mod target;
+pub mod time;

@@ -402,7 +402,7 @@ fn quotas_table(h: &mut String, model: &StatusModel, query: PageQuery) {
             q.target.api().as_str()
         );
         project_cell(h, &q.target.project.name, &q.target.project.id);
-        id_cell(h, &q.target.instance_id());
+        id_cell(h, q.target.instance_id());
         h.push_str("</tr>");
     }
     h.push_str("</tbody></table></div>");
@@ -434,7 +434,7 @@ fn targets_table(h: &mut String, model: &StatusModel, query: PageQuery, now: Sys
             t.api().as_str()
         );
         project_cell(h, &t.project.name, &t.project.id);
-        id_cell(h, &t.instance_id());
+        id_cell(h, t.instance_id());
         match &row.status.last_poll {
             None => {
                 h.push_str("<td>never</td><td class=\"n\">&ndash;</td><td></td><td></td><td></td>")
@@ -517,7 +517,7 @@ fn clients_table(h: &mut String, model: &StatusModel, query: PageQuery) {
         push_escaped(h, &c.remark);
         h.push_str("</td>");
         let p = &row.target.project;
-        location_cell(h, &p.name, &p.id, &row.target.instance_id());
+        location_cell(h, &p.name, &p.id, row.target.instance_id());
         h.push_str("</tr>");
     }
     h.push_str("</tbody></table></div>");

@@ -12,190 +12,32 @@
 //! (announced bodies above [`MAX_BODY_BYTES`] get 413); a response the client stops
 //! reading fails after [`ServerLimits::write_stall_timeout`].
 
+pub mod handlers;
 pub mod landing;
 pub mod stall;
+pub mod state;
 pub mod status;
 pub mod web;
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
-use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::exposition::{CONTENT_TYPE, Exposition};
-use crate::store::Snapshot;
 use stall::WriteStallGuard;
-use status::StatusCache;
-use web::{WebConfig, WebState};
 
-/// Largest request head (request line and headers); larger ones get 431.
-pub const MAX_HEADER_BYTES: usize = 32 * 1024;
-/// Largest request body a client may announce; none is read, larger ones get 413.
-pub const MAX_BODY_BYTES: u64 = 64 * 1024;
-/// Environment variable that overrides [`ServerLimits::header_read_timeout`]
-/// (humantime: `10s`, `500ms`); for tests and unusual networks.
-pub const HEADER_READ_TIMEOUT_ENV: &str = "HWC_QUOTA_HEADER_READ_TIMEOUT";
-/// Path of the JSON status.
-pub const STATUS_PATH: &str = "/api/v1/status";
-/// Path of the reload endpoint.
-pub const RELOAD_PATH: &str = "/-/reload";
-
-/// Connection limits of the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ServerLimits {
-    /// Time for the TLS handshake and for each request head, including the wait for the
-    /// next request on a keep-alive connection: idle connections close after this.
-    pub header_read_timeout: Duration,
-    /// A response write that makes no progress for this long closes the connection.
-    pub write_stall_timeout: Duration,
-    /// Connections served at once; more wait in the listen backlog.
-    pub max_connections: usize,
-}
-
-impl Default for ServerLimits {
-    fn default() -> Self {
-        ServerLimits {
-            header_read_timeout: Duration::from_secs(10),
-            write_stall_timeout: Duration::from_secs(30),
-            max_connections: 4096,
-        }
-    }
-}
-
-impl ServerLimits {
-    /// The defaults, with [`HEADER_READ_TIMEOUT_ENV`] applied when set.
-    pub fn from_env() -> Result<ServerLimits, String> {
-        let mut limits = ServerLimits::default();
-        if let Ok(v) = std::env::var(HEADER_READ_TIMEOUT_ENV) {
-            let d = humantime::parse_duration(v.trim()).map_err(|e| {
-                format!(
-                    "{HEADER_READ_TIMEOUT_ENV}=`{v}` is not a duration such as 10s or 500ms: {e}"
-                )
-            })?;
-            if d.is_zero() {
-                return Err(format!(
-                    "{HEADER_READ_TIMEOUT_ENV} must be longer than zero"
-                ));
-            }
-            limits.header_read_timeout = d;
-        }
-        Ok(limits)
-    }
-}
-
-/// A response body made of ready chunks (lets a scrape send the cached body without copying).
-#[derive(Debug, Default)]
-pub struct Chunks(VecDeque<Bytes>);
-
-impl Chunks {
-    /// A body of these chunks.
-    pub fn new(chunks: impl IntoIterator<Item = Bytes>) -> Self {
-        Chunks(chunks.into_iter().filter(|c| !c.is_empty()).collect())
-    }
-    fn text(s: impl Into<String>) -> Self {
-        Chunks::new([Bytes::from(s.into())])
-    }
-}
-
-impl Body for Chunks {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.get_mut().0.pop_front().map(|b| Ok(Frame::data(b))))
-    }
-    fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
-    }
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.0.iter().map(|b| b.len() as u64).sum())
-    }
-}
-
-/// What `POST /-/reload` runs: reload the configuration, `Ok` with a message for the
-/// response, or `Err` with the reason (the old configuration keeps running).
-pub type ReloadFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;
-
-/// The reload action behind `POST /-/reload` (set with `--web.enable-lifecycle`).
-pub type ReloadHook = Arc<dyn Fn() -> ReloadFuture + Send + Sync>;
-
-/// What the handlers read.
-pub struct AppState {
-    /// Target states (landing page, JSON status).
-    pub snapshot: Arc<Snapshot>,
-    /// The rendered exposition.
-    pub exposition: Arc<Exposition>,
-    /// Path of the metrics endpoint.
-    pub telemetry_path: String,
-    /// When the process started (uptime).
-    pub started: Instant,
-    /// When the process started (wall clock, for the JSON status).
-    pub started_at: SystemTime,
-    /// TLS, basic auth, headers and rate limit from `--web.config.file`; swapped on reload.
-    pub web: Arc<WebState>,
-    /// `POST /-/reload`: set it with `--web.enable-lifecycle`; while `None` the route
-    /// answers 403, as Prometheus does. The hook runs on an async worker, so blocking work
-    /// belongs in `spawn_blocking`; to re-read the web config as SIGHUP does, call
-    /// [`WebState::reload`] on [`AppState::web`] from it. For example:
-    /// `state.reload = Some(Arc::new(move || Box::pin(async move { Ok("reloaded".into()) })))`.
-    pub reload: Option<ReloadHook>,
-    /// Connection limits.
-    pub limits: ServerLimits,
-    /// The landing page's and JSON status's model, rebuilt when the snapshot changed.
-    pub status: StatusCache,
-}
-
-impl fmt::Debug for AppState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AppState")
-            .field("telemetry_path", &self.telemetry_path)
-            .field("web", &self.web)
-            .field("reload", &self.reload.is_some())
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
-    }
-}
-
-impl AppState {
-    /// State with no web config, no reload hook and default limits; set the public
-    /// fields to change them.
-    pub fn new(
-        snapshot: Arc<Snapshot>,
-        exposition: Arc<Exposition>,
-        telemetry_path: impl Into<String>,
-    ) -> AppState {
-        AppState {
-            snapshot,
-            exposition,
-            telemetry_path: telemetry_path.into(),
-            started: Instant::now(),
-            started_at: SystemTime::now(),
-            web: Arc::new(WebState::default()),
-            reload: None,
-            limits: ServerLimits::default(),
-            status: StatusCache::default(),
-        }
-    }
-}
+pub use handlers::handle;
+pub use state::{
+    AppState, Chunks, HEADER_READ_TIMEOUT_ENV, MAX_BODY_BYTES, MAX_HEADER_BYTES, RELOAD_PATH,
+    ReloadFuture, ReloadHook, STATUS_PATH, ServerLimits,
+};
 
 /// Resolves a `--web.listen-address` (`:9876` means every interface) and binds it.
 pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
@@ -318,227 +160,11 @@ where
     let _ = watcher.watch(conn).await;
 }
 
-fn respond(status: StatusCode, content_type: &'static str, body: Chunks) -> Response<Chunks> {
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
-}
-
-fn text(status: StatusCode, body: impl Into<String>) -> Response<Chunks> {
-    respond(status, "text/plain; charset=utf-8", Chunks::text(body))
-}
-
-fn method_not_allowed(allow: &'static str) -> Response<Chunks> {
-    let mut r = text(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("405 method not allowed: use {allow}\n"),
-    );
-    r.headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allow));
-    r
-}
-
-/// `Content-Security-Policy` of the HTML page: no scripts, no requests; inline CSS only.
-const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
-
-fn accepts_gzip(req: &Request<Incoming>) -> bool {
-    req.headers()
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|part| {
-            let mut it = part.split(';');
-            let coding = it.next().unwrap_or("").trim();
-            let q_zero = it.any(|p| {
-                let p = p.trim();
-                p.strip_prefix("q=")
-                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
-        })
-}
-
-/// Handles one request: rate limit and basic auth from the web config in force, then the
-/// route; the web config's extra headers go on every response, 401 and 404 included.
-pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Chunks> {
-    let web = state.web.current();
-    let mut resp = guarded(&state, &web, req).await;
-    let h = resp.headers_mut();
-    h.entry(header::X_CONTENT_TYPE_OPTIONS)
-        .or_insert(HeaderValue::from_static("nosniff"));
-    for (name, value) in &web.headers {
-        h.insert(name.clone(), value.clone());
-    }
-    resp
-}
-
-async fn guarded(
-    state: &Arc<AppState>,
-    web: &WebConfig,
-    req: Request<Incoming>,
-) -> Response<Chunks> {
-    if web.rate_limit.as_ref().is_some_and(|l| !l.allow()) {
-        return text(StatusCode::TOO_MANY_REQUESTS, "429 too many requests\n");
-    }
-    if let Some(auth) = &web.basic_auth
-        && !auth.check(req.headers().get(header::AUTHORIZATION)).await
-    {
-        let mut r = text(StatusCode::UNAUTHORIZED, "401 Unauthorized\n");
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"huaweicloud-quota-exporter\""),
-        );
-        return r;
-    }
-    let announced = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    if announced > MAX_BODY_BYTES {
-        let mut r = text(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("413 request body too large: at most {MAX_BODY_BYTES} bytes\n"),
-        );
-        r.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return r;
-    }
-    route(state, req).await
-}
-
-/// Routes one request that passed the web config's checks.
-async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Response<Chunks> {
-    let path = req.uri().path();
-    if path == RELOAD_PATH {
-        // As Prometheus: POST or PUT; 403 while the lifecycle API is off.
-        if req.method() != Method::POST && req.method() != Method::PUT {
-            return method_not_allowed("POST, PUT");
-        }
-        let Some(reload) = &state.reload else {
-            return text(
-                StatusCode::FORBIDDEN,
-                "Lifecycle API is not enabled: start with --web.enable-lifecycle (SIGHUP always reloads)\n",
-            );
-        };
-        return match reload().await {
-            Ok(msg) => text(StatusCode::OK, format!("{}\n", msg.trim_end())),
-            Err(reason) => text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("{}\n", reason.trim_end()),
-            ),
-        };
-    }
-    let known = path == state.telemetry_path
-        || matches!(path, "/" | "/-/healthy" | "/-/ready" | STATUS_PATH);
-    if !known {
-        return text(StatusCode::NOT_FOUND, "404 page not found\n");
-    }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return method_not_allowed("GET, HEAD");
-    }
-    let head = req.method() == Method::HEAD;
-    let mut resp = if path == state.telemetry_path {
-        metrics(state, &req)
-    } else {
-        match path {
-            "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
-            "/-/ready" => {
-                let body = state.exposition.current();
-                if body.all_polled() {
-                    text(StatusCode::OK, "Ready\n")
-                } else {
-                    text(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        format!(
-                            "Not ready: {} of {} targets polled\n",
-                            body.polled, body.targets
-                        ),
-                    )
-                }
-            }
-            STATUS_PATH => {
-                // Serialising 10,000 targets takes tens of milliseconds: not on a worker.
-                let s = state.clone();
-                let Ok(json) = tokio::task::spawn_blocking(move || {
-                    s.status.get(&s.snapshot, s.started_at).json()
-                })
-                .await
-                else {
-                    return text(StatusCode::INTERNAL_SERVER_ERROR, "500 internal error\n");
-                };
-                let mut r = respond(StatusCode::OK, "application/json", Chunks::new([json]));
-                r.headers_mut()
-                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                r
-            }
-            _ => {
-                let s = state.clone();
-                let Ok(model) =
-                    tokio::task::spawn_blocking(move || s.status.get(&s.snapshot, s.started_at))
-                        .await
-                else {
-                    return text(StatusCode::INTERNAL_SERVER_ERROR, "500 internal error\n");
-                };
-                let page = landing::render(
-                    &model,
-                    landing::PageQuery::parse(req.uri().query()),
-                    &landing::PageContext {
-                        telemetry_path: &state.telemetry_path,
-                        uptime: state.started.elapsed(),
-                        now: SystemTime::now(),
-                    },
-                );
-                let mut r = respond(
-                    StatusCode::OK,
-                    "text/html; charset=utf-8",
-                    Chunks::text(page),
-                );
-                let h = r.headers_mut();
-                h.insert(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(PAGE_CSP),
-                );
-                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                r
-            }
-        }
-    };
-    if head {
-        let len = resp.body().size_hint().exact().unwrap_or(0);
-        *resp.body_mut() = Chunks::default();
-        resp.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    }
-    resp
-}
-
-fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Chunks> {
-    let body = state.exposition.current();
-    let tail = state.exposition.process.render();
-    let gzip = accepts_gzip(req);
-    let chunks = if gzip {
-        body.gzip_with(&tail)
-    } else {
-        body.plain_with(&tail)
-    };
-    let mut r = respond(StatusCode::OK, CONTENT_TYPE, Chunks::new(chunks));
-    if gzip {
-        r.headers_mut()
-            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-    }
-    r.headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    r
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exposition::Exposition;
+    use crate::store::Snapshot;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     async fn healthy(s: &mut TcpStream) -> Option<String> {

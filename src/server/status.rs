@@ -7,13 +7,14 @@
 //! view then costs one page of rows, whatever the number of targets.
 
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use serde::Serialize;
 
 use crate::model::poll::{ClientQuota, PollOutput, ResourceQuota};
 use crate::model::target::Target;
+use crate::model::time::unix_seconds;
 use crate::store::{Snapshot, TargetStatus};
 
 /// A model younger than this is reused even when the snapshot moved on.
@@ -272,79 +273,15 @@ impl StatusModel {
     }
 
     fn render_json(&self) -> Bytes {
-        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         let status = JsonStatus {
             version: env!("CARGO_PKG_VERSION"),
-            start_timestamp_seconds: unix(self.started_at),
-            generated_timestamp_seconds: unix(self.built_at),
+            start_timestamp_seconds: unix_seconds(self.started_at),
+            generated_timestamp_seconds: unix_seconds(self.built_at),
             config_last_reload_successful: self.reload_ok,
             summary: &self.summary,
-            targets: self
-                .targets
-                .iter()
-                .map(|t| {
-                    let target = &t.status.target;
-                    let poll = t.status.last_poll.as_ref();
-                    JsonTarget {
-                        key: &target.key,
-                        api: target.api().as_str(),
-                        project_id: &target.project.id,
-                        project_name: &target.project.name,
-                        instance_id: non_empty(&target.instance_id()),
-                        state: t.state,
-                        last_poll_timestamp_seconds: poll.map(|p| unix(p.finished_at)),
-                        last_poll_duration_seconds: poll.map(|p| p.duration.as_secs_f64()),
-                        last_success_timestamp_seconds: t.status.last_success.map(unix),
-                        unreadable_values: poll.map_or(0, |p| p.value_errors),
-                        error: poll.and_then(|p| p.error.as_ref()).map(|e| JsonError {
-                            code: e.code.as_str(),
-                            status: e.status,
-                            message: &e.message,
-                            request_id: e.request_id.as_deref(),
-                        }),
-                    }
-                })
-                .collect(),
-            quotas: self
-                .quotas
-                .iter()
-                .map(|q| {
-                    let r = q.quota();
-                    JsonQuota {
-                        api: q.target.api().as_str(),
-                        project_id: &q.target.project.id,
-                        project_name: &q.target.project.name,
-                        instance_id: non_empty(&q.target.instance_id()),
-                        resource: &r.resource,
-                        used: r.used,
-                        limit: r.limit,
-                        limit_min: r.limit_min,
-                        limit_max: r.limit_max,
-                        utilisation: q.utilisation.filter(|u| u.is_finite()),
-                        level: q.level,
-                    }
-                })
-                .collect(),
-            client_quotas: self
-                .clients
-                .iter()
-                .map(|c| {
-                    let q = c.quota();
-                    JsonClient {
-                        project_id: &c.target.project.id,
-                        project_name: &c.target.project.name,
-                        instance_id: &c.target.instance_id(),
-                        app_quota_id: &q.app_quota_id,
-                        name: &q.name,
-                        time_unit: &q.time_unit,
-                        remark: &q.remark,
-                        call_limit: q.call_limit,
-                        window_seconds: q.window_seconds,
-                        bound_apps: q.bound_apps,
-                        reset_timestamp_seconds: q.reset_timestamp,
-                    }
-                })
-                .collect(),
+            targets: self.targets.iter().map(JsonTarget::of).collect(),
+            quotas: self.quotas.iter().map(JsonQuota::of).collect(),
+            client_quotas: self.clients.iter().map(JsonClient::of).collect(),
         };
         match serde_json::to_vec(&status) {
             Ok(mut v) => {
@@ -357,9 +294,72 @@ impl StatusModel {
     }
 }
 
-fn unix(t: SystemTime) -> f64 {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    (d.as_millis() as f64) / 1000.0
+/// An instance id, left out of the JSON when the API has none.
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+impl<'a> JsonTarget<'a> {
+    fn of(t: &'a TargetRow) -> Self {
+        let target = &t.status.target;
+        let poll = t.status.last_poll.as_ref();
+        JsonTarget {
+            key: &target.key,
+            api: target.api().as_str(),
+            project_id: &target.project.id,
+            project_name: &target.project.name,
+            instance_id: non_empty(target.instance_id()),
+            state: t.state,
+            last_poll_timestamp_seconds: poll.map(|p| unix_seconds(p.finished_at)),
+            last_poll_duration_seconds: poll.map(|p| p.duration.as_secs_f64()),
+            last_success_timestamp_seconds: t.status.last_success.map(unix_seconds),
+            unreadable_values: poll.map_or(0, |p| p.value_errors),
+            error: poll.and_then(|p| p.error.as_ref()).map(|e| JsonError {
+                code: e.code.as_str(),
+                status: e.status,
+                message: &e.message,
+                request_id: e.request_id.as_deref(),
+            }),
+        }
+    }
+}
+
+impl<'a> JsonQuota<'a> {
+    fn of(q: &'a QuotaRow) -> Self {
+        let r = q.quota();
+        JsonQuota {
+            api: q.target.api().as_str(),
+            project_id: &q.target.project.id,
+            project_name: &q.target.project.name,
+            instance_id: non_empty(q.target.instance_id()),
+            resource: &r.resource,
+            used: r.used,
+            limit: r.limit,
+            limit_min: r.limit_min,
+            limit_max: r.limit_max,
+            utilisation: q.utilisation.filter(|u| u.is_finite()),
+            level: q.level,
+        }
+    }
+}
+
+impl<'a> JsonClient<'a> {
+    fn of(c: &'a ClientRow) -> Self {
+        let q = c.quota();
+        JsonClient {
+            project_id: &c.target.project.id,
+            project_name: &c.target.project.name,
+            instance_id: c.target.instance_id(),
+            app_quota_id: &q.app_quota_id,
+            name: &q.name,
+            time_unit: &q.time_unit,
+            remark: &q.remark,
+            call_limit: q.call_limit,
+            window_seconds: q.window_seconds,
+            bound_apps: q.bound_apps,
+            reset_timestamp_seconds: q.reset_timestamp,
+        }
+    }
 }
 
 #[derive(Serialize)]

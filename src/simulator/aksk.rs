@@ -9,7 +9,7 @@
 //! kept, upper-case hex), so any correct wire encoding of the same request verifies.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use hmac::{Hmac, Mac};
 use hyper::header::{AUTHORIZATION, HeaderMap};
@@ -50,6 +50,12 @@ pub(crate) enum Refusal {
     SecurityTokenWrong(String),
     /// `X-Security-Token` sent with a permanent access key.
     SecurityTokenUnexpected(String),
+    /// A temporary access key past its `expires_at`.
+    SecurityTokenExpired(String),
+    /// A request to a global service (IAM) without a signed `X-Domain-Id`.
+    DomainIdMissing,
+    /// `X-Domain-Id` is not the account of the access key.
+    DomainIdMismatch(String),
     /// `X-Project-Id` differs from the project in the path.
     ProjectMismatch {
         /// The header's value.
@@ -98,6 +104,15 @@ impl Refusal {
             ),
             Refusal::SecurityTokenUnexpected(ak) => format!(
                 "{PREFIX}: verify aksk signature fail, ak:{ak} is a permanent access key but X-Security-Token was sent"
+            ),
+            Refusal::SecurityTokenExpired(ak) => format!(
+                "{PREFIX}: verify aksk signature fail, ak:{ak}, the security token has expired"
+            ),
+            Refusal::DomainIdMissing => format!(
+                "{PREFIX}: verify aksk signature fail, a global service needs a signed X-Domain-Id header"
+            ),
+            Refusal::DomainIdMismatch(id) => format!(
+                "{PREFIX}: verify aksk signature fail, X-Domain-Id {id} is not the account of the access key"
             ),
             Refusal::ProjectMismatch { header, path } => format!(
                 "{PREFIX}: verify aksk signature fail, X-Project-Id {header} does not match project {path} in the path"
@@ -187,12 +202,32 @@ impl AuthorizationHeader {
     }
 }
 
+/// What a signed request is for: a project's API (the path names the project; an
+/// `X-Project-Id` header must match it) or a global service of the account `id` (IAM: a
+/// signed `X-Domain-Id` of that account; `required: false` for `GET /v3/auth/domains`, which
+/// clients call to learn the id, where a sent one must still match).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope<'a> {
+    Project(&'a str),
+    Domain { id: &'a str, required: bool },
+}
+
 /// Verifies a signed request to a route of `project` against the world's `keys`, with the
 /// simulator's clock at `now`. `Ok` names the key that signed it.
 pub(crate) fn verify<'k>(
     keys: &'k [SimAkSk],
     request: &RequestView<'_>,
     project: &str,
+    now: OffsetDateTime,
+) -> Result<&'k SimAkSk, Refusal> {
+    verify_scoped(keys, request, Scope::Project(project), now)
+}
+
+/// [`verify`] for either kind of [`Scope`].
+pub(crate) fn verify_scoped<'k>(
+    keys: &'k [SimAkSk],
+    request: &RequestView<'_>,
+    scope: Scope<'_>,
     now: OffsetDateTime,
 ) -> Result<&'k SimAkSk, Refusal> {
     let authorization = request
@@ -245,15 +280,40 @@ pub(crate) fn verify<'k>(
         (None, Some(_)) => return Err(Refusal::SecurityTokenUnexpected(key.access_key.clone())),
         _ => {}
     }
-    if let Some(sent) = header(request.headers, "x-project-id") {
-        if !auth.signs("x-project-id") {
-            return Err(Refusal::Unsigned("x-project-id"));
+    if key.expires_at.is_some_and(|at| SystemTime::from(now) >= at) {
+        return Err(Refusal::SecurityTokenExpired(key.access_key.clone()));
+    }
+    match scope {
+        Scope::Project(project) => {
+            if let Some(sent) = header(request.headers, "x-project-id") {
+                if !auth.signs("x-project-id") {
+                    return Err(Refusal::Unsigned("x-project-id"));
+                }
+                if sent != project {
+                    return Err(Refusal::ProjectMismatch {
+                        header: sent.to_owned(),
+                        path: project.to_owned(),
+                    });
+                }
+            }
         }
-        if sent != project {
-            return Err(Refusal::ProjectMismatch {
-                header: sent.to_owned(),
-                path: project.to_owned(),
-            });
+        Scope::Domain {
+            id: domain_id,
+            required,
+        } => {
+            let Some(sent) = header(request.headers, "x-domain-id") else {
+                return if required {
+                    Err(Refusal::DomainIdMissing)
+                } else {
+                    Ok(key)
+                };
+            };
+            if !auth.signs("x-domain-id") {
+                return Err(Refusal::Unsigned("x-domain-id"));
+            }
+            if !constant_time_eq(sent.as_bytes(), domain_id.as_bytes()) {
+                return Err(Refusal::DomainIdMismatch(sent.to_owned()));
+            }
         }
     }
     Ok(key)
@@ -654,6 +714,45 @@ mod tests {
             ..request
         };
         assert!(verify(&keys, &request, "p", v.date()).is_err());
+    }
+
+    #[test]
+    fn verify_checks_expiry_and_the_domain_scope() {
+        let v = &VECTORS[0];
+        let headers = v.headers(v.want);
+        let method = v.method();
+        let request = RequestView {
+            method: &method,
+            path: v.path,
+            query: v.query,
+            headers: &headers,
+            body: v.body.as_bytes(),
+        };
+        let at = SystemTime::from(v.date());
+        let key =
+            |expires: SystemTime| [SimAkSk::permanent("AccessKey", "SecretKey").expiring(expires)];
+        let later = key(at + Duration::from_secs(1));
+        assert!(verify(&later, &request, "p", v.date()).is_ok());
+        for expired in [key(at), key(at - Duration::from_secs(1))] {
+            assert_eq!(
+                verify(&expired, &request, "p", v.date()).map(|_| ()),
+                Err(Refusal::SecurityTokenExpired("AccessKey".to_owned()))
+            );
+        }
+        // The vector signs no X-Domain-Id: fine only where the id is optional.
+        let keys = vector_keys();
+        let domain = |required| Scope::Domain { id: "d", required };
+        assert_eq!(
+            verify_scoped(&keys, &request, domain(true), v.date()).map(|_| ()),
+            Err(Refusal::DomainIdMissing)
+        );
+        assert!(verify_scoped(&keys, &request, domain(false), v.date()).is_ok());
+        assert!(Refusal::DomainIdMissing.message().contains("X-Domain-Id"));
+        assert!(
+            Refusal::DomainIdMismatch("x".to_owned())
+                .message()
+                .contains("X-Domain-Id x is not the account")
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Authentication: the IAM password-token stub (`POST /v3/auth/tokens`) and the credential
-//! check every cloud route does first (static token, IAM token, or AK/SK via [`super::aksk`]).
+//! check every cloud route does first (static token, IAM token, or AK/SK via [`super::aksk`]):
+//! [`authorize`] for project APIs, [`authorize_global`] for IAM's global list routes.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -27,7 +28,8 @@ pub struct IssuedToken {
     /// Account (domain) name from the request.
     pub domain: String,
     /// Project id of the scope (also when the request scoped by name); `None` for a
-    /// domain-scoped token, which no cloud route accepts.
+    /// domain-scoped token, which only IAM's list routes (`/v3/auth/projects`,
+    /// `/v3/auth/domains`) accept.
     pub project_id: Option<String>,
     /// The token, as sent in `X-Subject-Token` (compare with requests' `X-Auth-Token`).
     pub token: String,
@@ -84,16 +86,8 @@ pub(crate) fn authorize(
     project: &str,
     style: ErrorStyle,
 ) -> Result<(), Reply> {
-    let token = request
-        .headers
-        .get("x-auth-token")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty());
-    let Some(token) = token else {
-        let signed = request
-            .headers
-            .get(AUTHORIZATION)
-            .is_some_and(|v| v.as_bytes().starts_with(aksk::ALGORITHM.as_bytes()));
+    let Some(token) = auth_token(request) else {
+        let signed = aksk_signed(request);
         if signed {
             // The API gateway checks signatures before any service sees the request, so
             // every service answers the gateway's `APIG.0301`.
@@ -128,12 +122,70 @@ pub(crate) fn authorize(
     Ok(())
 }
 
+/// The request's non-empty `X-Auth-Token`.
+fn auth_token<'a>(request: &'a RequestView<'_>) -> Option<&'a str> {
+    request
+        .headers
+        .get("x-auth-token")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether the request carries an AK/SK `Authorization` header.
+fn aksk_signed(request: &RequestView<'_>) -> bool {
+    request
+        .headers
+        .get(AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes().starts_with(aksk::ALGORITHM.as_bytes()))
+}
+
+/// Checks the credentials of a request to one of IAM's global routes (`/v3/auth/projects`,
+/// `/v3/auth/domains`): a static token, an unexpired token the IAM stub issued (scoped to the
+/// domain or to a project: both may list), or an AK/SK signature with the account's
+/// `X-Domain-Id` (optional when `domain_id_required` is false: the domain list is how
+/// clients learn it). Token failures answer in IAM's shape; signature failures as the
+/// gateway does (`APIG.0301`).
+pub(crate) fn authorize_global(
+    world: &World,
+    tokens: &TokenStore,
+    request: &RequestView<'_>,
+    domain_id_required: bool,
+) -> Result<(), Reply> {
+    let unauthorized = || Reply::standard_error(ErrorStyle::Iam, StatusCode::UNAUTHORIZED);
+    let Some(token) = auth_token(request) else {
+        let signed = aksk_signed(request);
+        if !signed {
+            return Err(unauthorized());
+        }
+        return aksk::verify_scoped(
+            &world.aksk,
+            request,
+            aksk::Scope::Domain {
+                id: &world.iam.domain_id,
+                required: domain_id_required,
+            },
+            OffsetDateTime::now_utc(),
+        )
+        .map(|_| ())
+        .map_err(|refusal| Reply::error(StatusCode::UNAUTHORIZED, "APIG.0301", refusal.message()));
+    };
+    if world.tokens.iter().any(|t| t == token) {
+        return Ok(());
+    }
+    let issued = lock(&tokens.issued);
+    match issued.get(token) {
+        Some(grant) if grant.expires.is_none_or(|at| Instant::now() < at) => Ok(()),
+        _ => Err(unauthorized()),
+    }
+}
+
 /// `POST /v3/auth/tokens`: checks the password-auth body against [`World::iam`] (domain, user,
 /// password) and its scope, then issues a token in the `X-Subject-Token` header that lasts
 /// [`super::IamSettings::token_lifetime`].
 ///
 /// The scope is required: `project` by `id` (must exist) or by `name` (a project's name or
-/// region), or `domain` (a token no cloud route accepts). Answers 400 for a malformed body,
+/// region), or `domain` (by the account's `name` or `id`: a token only IAM's list routes
+/// accept; another account answers 401). A disabled project answers 401. Answers 400 for a malformed body,
 /// 401 for wrong credentials or an unknown project, in IAM's `{"error":{...}}` shape.
 pub(crate) fn issue_token(world: &World, tokens: &TokenStore, body: &[u8]) -> Reply {
     let invalid = || Reply::iam_error(StatusCode::BAD_REQUEST, "The request body is invalid.");
@@ -178,10 +230,16 @@ pub(crate) fn issue_token(world: &World, tokens: &TokenStore, body: &[u8]) -> Re
             }
             let found = world.projects.iter().find(|p| match (id, name) {
                 (Some(id), _) => p.id == id,
-                (None, Some(name)) => p.name == name || p.region == name,
+                (None, Some(name)) => p.iam_name() == name || p.name == name || p.region == name,
                 (None, None) => false,
             });
             match found {
+                Some(p) if !p.enabled => {
+                    return Reply::iam_error(
+                        StatusCode::UNAUTHORIZED,
+                        "The project in the scope is disabled.",
+                    );
+                }
                 Some(p) => Some(p),
                 None => {
                     return Reply::iam_error(
@@ -191,7 +249,23 @@ pub(crate) fn issue_token(world: &World, tokens: &TokenStore, body: &[u8]) -> Re
                 }
             }
         }
-        (None, Some(scope)) if scope.is_object() => None,
+        (None, Some(scope)) if scope.is_object() => {
+            // By name or id; either must be the account's.
+            let name = scope.get("name").and_then(Value::as_str);
+            let id = scope.get("id").and_then(Value::as_str);
+            let ours = match (id, name) {
+                (Some(id), _) => id == iam.domain_id,
+                (None, Some(name)) => name == iam.domain,
+                (None, None) => true,
+            };
+            if !ours {
+                return Reply::iam_error(
+                    StatusCode::UNAUTHORIZED,
+                    "The domain in the scope does not exist.",
+                );
+            }
+            None
+        }
         _ => return invalid(),
     };
 
@@ -226,7 +300,7 @@ pub(crate) fn issue_token(world: &World, tokens: &TokenStore, body: &[u8]) -> Re
             token_body["project"] =
                 json!({ "id": p.id, "name": p.region, "domain": { "name": domain } });
         }
-        None => token_body["domain"] = json!({ "name": domain }),
+        None => token_body["domain"] = json!({ "id": iam.domain_id, "name": domain }),
     }
     let expires = issued.checked_add(iam.token_lifetime);
     {

@@ -1,12 +1,16 @@
 //! The in-process fake cloud behind `--demo` and every end-to-end test: one HTTP server that
-//! serves every polled Huawei Cloud API (ROMA Connect, EventGrid, GaussDB for MySQL) and the
-//! IAM token call, with the published payload quirks, drifting usage and injectable faults.
+//! serves every polled Huawei Cloud API (ROMA Connect, EventGrid, GaussDB for MySQL), the
+//! IAM token call, the discovery lists (IAM projects and domains, ROMA Connect instances)
+//! and the temporary-credential sources (ECS metadata, CCE pod identity, STS OIDC), with the
+//! published payload quirks, drifting usage and injectable faults.
 //!
 //! Each request goes: count -> fault (latency, canned answer) -> credentials (static token,
 //! IAM token, or an AK/SK signature checked by the simulator's own verifier) -> handler ->
 //! record. [`World`] is the cloud's contents, [`Faults`] what goes wrong.
 
 mod aksk;
+mod credentials;
+mod discovery;
 mod eventgrid;
 mod faults;
 mod gaussdb;
@@ -37,13 +41,19 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
+pub use credentials::{
+    AGENCY_NOT_CONFIGURED, CredentialSource, IssuedCredential, MAX_METADATA_SESSION_TTL_SECS,
+};
 pub use faults::{Fault, FaultKind, Faults};
 pub use iam::IssuedToken;
 pub use world::{
-    DEMO_OTC_PROJECT_ID, DEMO_TOKEN, IamSettings, SEED_APP_QUOTA_ID, SEED_HOURE_APP_QUOTA_ID,
-    SEED_INSTANCE_ID, SEED_PROJECT_ID, SIM_ACCESS_KEY, SIM_SECRET_KEY, SIM_SECURITY_TOKEN,
-    SIM_TEMP_ACCESS_KEY, SIM_TEMP_SECRET_KEY, SimAkSk, SimAppQuota, SimEventgridQuota,
-    SimGaussdbQuota, SimLivedata, SimProject, SimRomaInstance, World,
+    DEMO_OTC_PROJECT_ID, DEMO_TOKEN, DISCOVERY_AP_PROJECT_ID, DISCOVERY_DEV_PROJECT_ID,
+    DISCOVERY_DISABLED_PROJECT_ID, DISCOVERY_MOS_PROJECT_ID, IamSettings, SEED_APP_QUOTA_ID,
+    SEED_HOURE_APP_QUOTA_ID, SEED_INSTANCE_ID, SEED_PROJECT_ID, SIM_ACCESS_KEY, SIM_DOMAIN_ID,
+    SIM_OIDC_AGENCY_URN, SIM_OIDC_ID_TOKEN, SIM_OIDC_PROVIDER_URN, SIM_POD_IDENTITY_PATH,
+    SIM_POD_IDENTITY_TOKEN, SIM_SECRET_KEY, SIM_SECURITY_TOKEN, SIM_TEMP_ACCESS_KEY,
+    SIM_TEMP_SECRET_KEY, SimAkSk, SimAppQuota, SimEventgridQuota, SimGaussdbQuota, SimLivedata,
+    SimProject, SimRomaInstance, TemporaryCredentials, World,
 };
 
 use reply::{ErrorStyle, Reply};
@@ -73,13 +83,25 @@ pub enum Endpoint {
     Gaussdb,
     /// IAM `POST /v3/auth/tokens`.
     IamTokens,
+    /// IAM `GET /v3/auth/projects` (discovery).
+    IamProjects,
+    /// IAM `GET /v3/auth/domains` (the account id for AK/SK requests to IAM).
+    IamDomains,
+    /// ECS metadata `PUT /meta-data/latest/api/token` (session token).
+    MetadataToken,
+    /// ECS metadata `GET /openstack/latest/securitykey` (temporary credentials).
+    MetadataSecurityKey,
+    /// CCE pod identity `POST` (temporary credentials).
+    PodIdentity,
+    /// STS `POST /v5/agencies/assume-with-oidc` (temporary credentials).
+    StsOidc,
     /// Any path the simulator does not serve.
     Unknown,
 }
 
 impl Endpoint {
     /// Every endpoint, in declaration order.
-    pub const ALL: [Endpoint; 9] = [
+    pub const ALL: [Endpoint; 15] = [
         Endpoint::Livedata,
         Endpoint::AppQuotaDetail,
         Endpoint::AppQuotaList,
@@ -88,7 +110,21 @@ impl Endpoint {
         Endpoint::Eventgrid,
         Endpoint::Gaussdb,
         Endpoint::IamTokens,
+        Endpoint::IamProjects,
+        Endpoint::IamDomains,
+        Endpoint::MetadataToken,
+        Endpoint::MetadataSecurityKey,
+        Endpoint::PodIdentity,
+        Endpoint::StsOidc,
         Endpoint::Unknown,
+    ];
+
+    /// The endpoints that hand out temporary credentials (what a client should call once per
+    /// credential lifetime, not once per poll).
+    pub const CREDENTIAL_SOURCES: [Endpoint; 3] = [
+        Endpoint::MetadataSecurityKey,
+        Endpoint::PodIdentity,
+        Endpoint::StsOidc,
     ];
 
     /// A short snake_case name for logs.
@@ -102,6 +138,12 @@ impl Endpoint {
             Endpoint::Eventgrid => "eventgrid",
             Endpoint::Gaussdb => "gaussdb",
             Endpoint::IamTokens => "iam_tokens",
+            Endpoint::IamProjects => "iam_projects",
+            Endpoint::IamDomains => "iam_domains",
+            Endpoint::MetadataToken => "metadata_token",
+            Endpoint::MetadataSecurityKey => "metadata_securitykey",
+            Endpoint::PodIdentity => "pod_identity",
+            Endpoint::StsOidc => "sts_oidc",
             Endpoint::Unknown => "unknown",
         }
     }
@@ -147,6 +189,7 @@ pub(crate) struct RequestView<'a> {
 struct State {
     world: Mutex<World>,
     tokens: iam::TokenStore,
+    credentials: credentials::Store,
     faults: Faults,
     counts: [AtomicU64; Endpoint::ALL.len()],
     log: Mutex<VecDeque<RecordedRequest>>,
@@ -170,6 +213,7 @@ impl Simulator {
         let state = Arc::new(State {
             world: Mutex::new(world),
             tokens: iam::TokenStore::default(),
+            credentials: credentials::Store::default(),
             faults: Faults::default(),
             counts: Default::default(),
             log: Mutex::new(VecDeque::new()),
@@ -249,6 +293,82 @@ impl Simulator {
             .count()
     }
 
+    /// Requests that reached any of [`Endpoint::CREDENTIAL_SOURCES`] (metadata security
+    /// key, pod identity, STS): "one credential fetch for N polls".
+    pub fn credential_fetches(&self) -> u64 {
+        Endpoint::CREDENTIAL_SOURCES
+            .iter()
+            .map(|e| self.request_count(*e))
+            .sum()
+    }
+
+    /// Every temporary credential the sources issued (the last 10 000), oldest first.
+    pub fn issued_credentials(&self) -> Vec<IssuedCredential> {
+        self.state.credentials.issued()
+    }
+
+    /// Makes every temporary credential issued so far expired: the cloud routes answer 401
+    /// `APIG.0301` "the security token has expired" until the client fetches a new one.
+    pub fn expire_issued_credentials(&self) {
+        let now = std::time::SystemTime::now();
+        let mut world = lock(&self.state.world);
+        let issued: std::collections::HashSet<String> = self
+            .state
+            .credentials
+            .issued()
+            .into_iter()
+            .map(|c| c.access_key)
+            .collect();
+        for key in world.aksk.iter_mut() {
+            if issued.contains(&key.access_key) {
+                key.expires_at = Some(key.expires_at.map_or(now, |at| at.min(now)));
+            }
+        }
+    }
+
+    /// Expires every metadata session token, so the next security-key request gets 401 and a
+    /// client has to fetch a new session token (and retry once).
+    pub fn expire_metadata_sessions(&self) {
+        self.state.credentials.expire_sessions();
+    }
+
+    /// Adds (or replaces) a project while the simulator runs ([`World::add_project`]).
+    pub fn add_project(&self, project: SimProject) {
+        lock(&self.state.world).add_project(project);
+    }
+
+    /// Removes a project while the simulator runs ([`World::remove_project`]).
+    pub fn remove_project(&self, project_id: &str) -> Option<SimProject> {
+        lock(&self.state.world).remove_project(project_id)
+    }
+
+    /// Creates (or replaces) a ROMA Connect instance while the simulator runs
+    /// ([`World::add_roma_instance`]); `false` when the project does not exist.
+    pub fn add_roma_instance(&self, project_id: &str, instance: SimRomaInstance) -> bool {
+        lock(&self.state.world).add_roma_instance(project_id, instance)
+    }
+
+    /// Deletes a ROMA Connect instance while the simulator runs: it leaves the list and its
+    /// quota calls answer 404 `APIG.3030` ([`World::remove_roma_instance`]).
+    pub fn remove_roma_instance(
+        &self,
+        project_id: &str,
+        instance_id: &str,
+    ) -> Option<SimRomaInstance> {
+        lock(&self.state.world).remove_roma_instance(project_id, instance_id)
+    }
+
+    /// Changes an instance's status while the simulator runs
+    /// ([`World::set_roma_instance_status`]).
+    pub fn set_roma_instance_status(
+        &self,
+        project_id: &str,
+        instance_id: &str,
+        status: &str,
+    ) -> bool {
+        lock(&self.state.world).set_roma_instance_status(project_id, instance_id, status)
+    }
+
     /// Stops the server and closes its connections.
     pub fn shutdown(self) {
         drop(self);
@@ -317,7 +437,10 @@ async fn handle(state: &State, request: Request<Incoming>) -> Option<Response<Fu
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");
-    let resolved = route::resolve(&parts.method, path);
+    let resolved = {
+        let world = lock(&state.world);
+        route::resolve(&parts.method, path, &world.temporary.pod_identity_path)
+    };
     let endpoint = resolved.endpoint();
     state.counts[endpoint as usize].fetch_add(1, Ordering::Relaxed);
 
@@ -392,7 +515,7 @@ async fn respond(
                         },
                         None => Reply::standard_error(style, status),
                     };
-                    reply.headers = fault_headers;
+                    merge_headers(&mut reply, fault_headers);
                     return Some(reply);
                 }
             }
@@ -428,7 +551,7 @@ async fn respond(
             }
         },
     };
-    reply.headers.extend(fault_headers);
+    merge_headers(&mut reply, fault_headers);
     match after {
         Some(FaultKind::TruncateBody(keep)) => {
             let mut cut = keep.min(reply.body.len());
@@ -444,6 +567,14 @@ async fn respond(
         _ => {}
     }
     Some(reply)
+}
+
+/// Adds a fault's headers to an answer, replacing the answer's own headers of those names.
+fn merge_headers(reply: &mut Reply, headers: Vec<(String, String)>) {
+    reply
+        .headers
+        .retain(|(name, _)| !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)));
+    reply.headers.extend(headers);
 }
 
 /// Checks credentials, then runs the route's handler against the world.
@@ -473,5 +604,28 @@ fn dispatch(state: &State, route: &Route, request: &RequestView<'_>, style: Erro
         Route::Eventgrid { project } => eventgrid::quotas(&world, project, &query, elapsed),
         Route::Gaussdb { project } => gaussdb::quotas(&world, project, &query, elapsed),
         Route::IamTokens => iam::issue_token(&world, &state.tokens, request.body),
+        Route::IamProjects => match iam::authorize_global(&world, &state.tokens, request, true) {
+            Ok(()) => discovery::projects(&world, request.headers),
+            Err(reply) => reply,
+        },
+        Route::IamDomains => match iam::authorize_global(&world, &state.tokens, request, false) {
+            Ok(()) => discovery::domains(&world, request.headers),
+            Err(reply) => reply,
+        },
+        Route::MetadataToken => {
+            credentials::metadata_token(&world, &state.credentials, request.headers)
+        }
+        Route::MetadataSecurityKey => {
+            credentials::metadata_security_key(&mut world, &state.credentials, request.headers)
+        }
+        Route::PodIdentity => credentials::pod_identity(
+            &mut world,
+            &state.credentials,
+            request.headers,
+            request.body,
+        ),
+        Route::StsOidc => {
+            credentials::assume_with_oidc(&mut world, &state.credentials, request.body)
+        }
     }
 }

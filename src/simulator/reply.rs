@@ -17,13 +17,16 @@ pub(crate) enum ErrorStyle {
     Eventgrid,
     /// `{"error":{"code":401,"message":...,"title":...}}`.
     Iam,
+    /// `401 Unauthorized` as plain text (the ECS metadata service).
+    Plain,
 }
 
 impl ErrorStyle {
     pub(crate) fn of(endpoint: Endpoint) -> ErrorStyle {
         match endpoint {
             Endpoint::Eventgrid => ErrorStyle::Eventgrid,
-            Endpoint::IamTokens => ErrorStyle::Iam,
+            Endpoint::IamTokens | Endpoint::IamProjects | Endpoint::IamDomains => ErrorStyle::Iam,
+            Endpoint::MetadataToken | Endpoint::MetadataSecurityKey => ErrorStyle::Plain,
             _ => ErrorStyle::Apig,
         }
     }
@@ -84,6 +87,11 @@ impl Reply {
         let code = status.as_u16();
         let reason = status.canonical_reason().unwrap_or("Error");
         match style {
+            ErrorStyle::Plain => Reply {
+                status,
+                body: format!("{code} {reason}"),
+                headers: vec![("Content-Type".to_owned(), "text/plain".to_owned())],
+            },
             ErrorStyle::Iam => Reply::iam_error(
                 status,
                 match code {

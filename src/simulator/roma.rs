@@ -137,7 +137,9 @@ pub(crate) fn create_app_quota(
     reply
 }
 
-/// `GET /v2/{project_id}/instances?status=&offset=&limit=`.
+/// `GET /v2/{project_id}/instances?status=&offset=&limit=`: the project's instances (only
+/// those whose status is `status`, when given), at most [`World::instance_page_size`] (else
+/// `max_page_size`) per page, whatever `limit` says.
 pub(crate) fn instances(world: &World, project: &str, query: &Query) -> Reply {
     let Some(p) = world.projects.iter().find(|p| p.id == project) else {
         return Reply::error(
@@ -146,25 +148,46 @@ pub(crate) fn instances(world: &World, project: &str, query: &Query) -> Reply {
             format!("The project does not exist;id:{project}"),
         );
     };
-    let (offset, take) = match page(query, world.max_page_size) {
+    let cap = world.instance_page_size.unwrap_or(world.max_page_size);
+    let (offset, take) = match page(query, cap) {
         Ok(page) => page,
         Err(reply) => return reply,
     };
-    // Every simulated instance is RUNNING.
-    let matching: &[SimRomaInstance] = match query.get("status") {
-        None | Some("" | "RUNNING") => &p.roma_instances,
-        Some(_) => &[],
-    };
+    let wanted = query.get("status").filter(|s| !s.is_empty());
+    let matching: Vec<&SimRomaInstance> = p
+        .roma_instances
+        .iter()
+        .filter(|i| wanted.is_none_or(|s| i.status == s))
+        .collect();
     let instances: Vec<Value> = matching
         .iter()
         .skip(offset)
         .take(take)
-        .map(|i| json!({ "id": i.id, "name": i.name, "status": "RUNNING", "project_id": p.id }))
+        .map(|i| instance_json(i, &p.id, &p.region))
         .collect();
     Reply::json(
         StatusCode::OK,
         &json!({ "total": matching.len(), "size": instances.len(), "instances": instances }),
     )
+}
+
+fn instance_json(i: &SimRomaInstance, project_id: &str, region: &str) -> Value {
+    let arm = i.flavor_type.contains("arm");
+    json!({
+        "id": i.id,
+        "name": i.name,
+        "description": i.description,
+        "status": i.status,
+        "project_id": project_id,
+        "enterprise_project_id": "0",
+        "flavor_type": i.flavor_type,
+        "cpu_arch": if arm { "aarch64" } else { "x86_64" },
+        "charge_type": "postPaid",
+        "create_time": i.create_time,
+        "update_time": i.create_time,
+        "available_zone_ids": [format!("{region}a")],
+        "version": "V1.0",
+    })
 }
 
 /// `offset` (default 0) and the page length: `limit` (1..=500, default 20) capped at
@@ -219,6 +242,7 @@ fn find_instance<'w>(
         .iter()
         .find(|p| p.id == project)
         .and_then(|p| p.roma_instances.iter().find(|i| i.id == instance))
+        .filter(|i| i.serves_quotas())
         .ok_or_else(|| instance_not_found(instance))
 }
 
@@ -232,6 +256,7 @@ fn find_instance_mut<'w>(
         .iter_mut()
         .find(|p| p.id == project)
         .and_then(|p| p.roma_instances.iter_mut().find(|i| i.id == instance))
+        .filter(|i| i.serves_quotas())
         .ok_or_else(|| instance_not_found(instance))
 }
 

@@ -34,6 +34,12 @@ pub(crate) enum Route {
         project: String,
     },
     IamTokens,
+    IamProjects,
+    IamDomains,
+    MetadataToken,
+    MetadataSecurityKey,
+    PodIdentity,
+    StsOidc,
 }
 
 impl Route {
@@ -47,10 +53,16 @@ impl Route {
             Route::Eventgrid { .. } => Endpoint::Eventgrid,
             Route::Gaussdb { .. } => Endpoint::Gaussdb,
             Route::IamTokens => Endpoint::IamTokens,
+            Route::IamProjects => Endpoint::IamProjects,
+            Route::IamDomains => Endpoint::IamDomains,
+            Route::MetadataToken => Endpoint::MetadataToken,
+            Route::MetadataSecurityKey => Endpoint::MetadataSecurityKey,
+            Route::PodIdentity => Endpoint::PodIdentity,
+            Route::StsOidc => Endpoint::StsOidc,
         }
     }
 
-    /// The project the path names (IAM token requests name none).
+    /// The project the path names (IAM and the credential sources name none).
     pub(crate) fn project(&self) -> Option<&str> {
         match self {
             Route::Livedata { project, .. }
@@ -60,7 +72,13 @@ impl Route {
             | Route::RomaInstances { project }
             | Route::Eventgrid { project }
             | Route::Gaussdb { project } => Some(project),
-            Route::IamTokens => None,
+            Route::IamTokens
+            | Route::IamProjects
+            | Route::IamDomains
+            | Route::MetadataToken
+            | Route::MetadataSecurityKey
+            | Route::PodIdentity
+            | Route::StsOidc => None,
         }
     }
 }
@@ -95,7 +113,20 @@ impl Resolved {
 }
 
 /// Resolves a request; paths must match API-NOTES exactly (no empty segments, no trailing `/`).
-pub(crate) fn resolve(method: &Method, path: &str) -> Resolved {
+/// `pod_identity_path` is where the CCE pod identity endpoint is (configurable); it wins over
+/// every other route.
+pub(crate) fn resolve(method: &Method, path: &str, pod_identity_path: &str) -> Resolved {
+    let pod = pod_identity_path.trim_start_matches('/');
+    if !pod.is_empty() && path.strip_prefix('/') == Some(pod) {
+        return if *method == Method::POST {
+            Resolved::Found(Route::PodIdentity)
+        } else {
+            Resolved::MethodNotAllowed {
+                endpoint: Endpoint::PodIdentity,
+                allow: "POST",
+            }
+        };
+    }
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
     if segments.iter().any(|s| s.is_empty()) {
         return Resolved::NotFound;
@@ -139,6 +170,13 @@ pub(crate) fn resolve(method: &Method, path: &str) -> Resolved {
         ["v2", p, "instances"] => (Route::RomaInstances { project: s(p) }, get, "GET"),
         ["v1", p, "quotas"] => (Route::Eventgrid { project: s(p) }, get, "GET"),
         ["v3", "auth", "tokens"] => (Route::IamTokens, *method == Method::POST, "POST"),
+        ["v3", "auth", "projects"] => (Route::IamProjects, get, "GET"),
+        ["v3", "auth", "domains"] => (Route::IamDomains, get, "GET"),
+        ["meta-data", "latest", "api", "token"] => {
+            (Route::MetadataToken, *method == Method::PUT, "PUT")
+        }
+        ["openstack", "latest", "securitykey"] => (Route::MetadataSecurityKey, get, "GET"),
+        ["v5", "agencies", "assume-with-oidc"] => (Route::StsOidc, *method == Method::POST, "POST"),
         ["v3", p, "project-quotas"] => (Route::Gaussdb { project: s(p) }, get, "GET"),
         _ => return Resolved::NotFound,
     };
@@ -213,7 +251,8 @@ mod tests {
     #[test]
     fn resolves_every_route() {
         let get = Method::GET;
-        let r = |m: &Method, p: &str| resolve(m, p).endpoint();
+        let r = |m: &Method, p: &str| resolve(m, p, "/v1/credentials").endpoint();
+        let resolve = |m: &Method, p: &str| resolve(m, p, "/v1/credentials");
         assert_eq!(
             r(&get, "/v2/p/apic/instances/i/livedata-quota"),
             Endpoint::Livedata
@@ -234,6 +273,48 @@ mod tests {
         assert_eq!(r(&get, "/v1/p/quotas"), Endpoint::Eventgrid);
         assert_eq!(r(&get, "/v3/p/project-quotas"), Endpoint::Gaussdb);
         assert_eq!(r(&Method::POST, "/v3/auth/tokens"), Endpoint::IamTokens);
+        assert_eq!(r(&get, "/v3/auth/projects"), Endpoint::IamProjects);
+        assert_eq!(r(&get, "/v3/auth/domains"), Endpoint::IamDomains);
+        assert_eq!(
+            r(&Method::PUT, "/meta-data/latest/api/token"),
+            Endpoint::MetadataToken
+        );
+        assert_eq!(
+            r(&get, "/openstack/latest/securitykey"),
+            Endpoint::MetadataSecurityKey
+        );
+        assert_eq!(r(&Method::POST, "/v1/credentials"), Endpoint::PodIdentity);
+        assert_eq!(
+            r(&Method::POST, "/v5/agencies/assume-with-oidc"),
+            Endpoint::StsOidc
+        );
+        assert!(matches!(
+            resolve(&get, "/v1/credentials"),
+            Resolved::MethodNotAllowed {
+                endpoint: Endpoint::PodIdentity,
+                allow: "POST"
+            }
+        ));
+        assert!(matches!(
+            resolve(&get, "/meta-data/latest/api/token"),
+            Resolved::MethodNotAllowed {
+                endpoint: Endpoint::MetadataToken,
+                allow: "PUT"
+            }
+        ));
+        // The pod identity path is configurable, and an empty one serves nothing.
+        assert_eq!(
+            super::resolve(&Method::POST, "/pod/creds", "pod/creds").endpoint(),
+            Endpoint::PodIdentity
+        );
+        assert_eq!(
+            super::resolve(&Method::POST, "/v1/credentials", "/other").endpoint(),
+            Endpoint::Unknown
+        );
+        assert_eq!(
+            super::resolve(&Method::POST, "/", "").endpoint(),
+            Endpoint::Unknown
+        );
         assert_eq!(resolve(&get, "/v1/p/quotas/").endpoint(), Endpoint::Unknown);
         assert_eq!(resolve(&get, "//v1/p/quotas").endpoint(), Endpoint::Unknown);
         assert_eq!(resolve(&get, "").endpoint(), Endpoint::Unknown);

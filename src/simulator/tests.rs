@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use super::*;
 
 mod auth;
+mod credentials;
+mod discovery;
 
 const P: &str = SEED_PROJECT_ID;
 const I: &str = SEED_INSTANCE_ID;

@@ -2,7 +2,7 @@
 //! usage drifts.
 
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
@@ -31,6 +31,71 @@ pub const SIM_TEMP_SECRET_KEY: &str = "SimTempSecretKey000000000000000000000001"
 pub const SIM_SECURITY_TOKEN: &str =
     "gQpjbi1ub3J0aC00SIMSECURITYTOKEN0123456789abcdefABCDEF-_sim-temporary-credential";
 
+/// Account (domain) id of every built-in world ([`IamSettings::domain_id`]).
+pub const SIM_DOMAIN_ID: &str = "d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f";
+/// Project id of `cn-north-4_dev`, the sub-project of [`World::discovery`].
+pub const DISCOVERY_DEV_PROJECT_ID: &str = "1c2d3e4f5a6b47c8d9e0f1a2b3c4d5e6";
+/// Project id of `ap-southeast-1` in [`World::discovery`].
+pub const DISCOVERY_AP_PROJECT_ID: &str = "2d3e4f5a6b7c48d9e0f1a2b3c4d5e6f7";
+/// Project id of the disabled `cn-east-3` project of [`World::discovery`].
+pub const DISCOVERY_DISABLED_PROJECT_ID: &str = "3e4f5a6b7c8d49e0f1a2b3c4d5e6f7a8";
+/// Project id of `MOS`, the project of [`World::discovery`] that is no region.
+pub const DISCOVERY_MOS_PROJECT_ID: &str = "4f5a6b7c8d9e40f1a2b3c4d5e6f7a8b9";
+/// `Authorization` token the CCE pod identity endpoint accepts in every built-in world.
+pub const SIM_POD_IDENTITY_TOKEN: &str = "sim-pod-identity-token";
+/// Default path of the CCE pod identity endpoint ([`TemporaryCredentials::pod_identity_path`]).
+pub const SIM_POD_IDENTITY_PATH: &str = "/v1/credentials";
+/// OIDC provider URN the STS stub trusts in every built-in world.
+pub const SIM_OIDC_PROVIDER_URN: &str =
+    "iam::d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f:identityProvider:cce";
+/// Agency URN the STS stub lets [`SIM_OIDC_PROVIDER_URN`] assume.
+pub const SIM_OIDC_AGENCY_URN: &str =
+    "iam::d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f:agency:quota-monitoring";
+/// OIDC id token the STS stub accepts in every built-in world (rotate it with
+/// [`World::rotate_oidc_id_token`]).
+pub const SIM_OIDC_ID_TOKEN: &str =
+    "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6bW9uaXRvcmluZyJ9.c2lt";
+
+/// What the temporary-credential sources accept, and how long what they issue lasts.
+#[derive(Clone, Debug)]
+pub struct TemporaryCredentials {
+    /// Lifetime of every issued temporary AK/SK; `None`: the source's default (1 h for the
+    /// metadata service and pod identity, `duration_seconds` (default 3600) for STS).
+    pub lifetime: Option<Duration>,
+    /// `PUT /meta-data/latest/api/token` hands out session tokens, and the security key needs
+    /// one. `false`: an older metadata service: the `PUT` answers 404 and the security key
+    /// is served without a session token.
+    pub metadata_session_tokens: bool,
+    /// An agency is bound to the server. `false`: the security key answers 401 "Please
+    /// configure Cloud Service Agency first".
+    pub metadata_agency: bool,
+    /// Path of the CCE pod identity endpoint (`POST`), [`SIM_POD_IDENTITY_PATH`] by default.
+    pub pod_identity_path: String,
+    /// `Authorization` values the pod identity endpoint accepts (rotate them at run time).
+    pub pod_identity_tokens: Vec<String>,
+    /// OIDC provider URNs the STS stub trusts.
+    pub oidc_provider_urns: Vec<String>,
+    /// Agency URNs that may be assumed with an OIDC id token.
+    pub oidc_agency_urns: Vec<String>,
+    /// The id tokens currently valid (a test rotates them to show the file is read again).
+    pub oidc_id_tokens: Vec<String>,
+}
+
+impl Default for TemporaryCredentials {
+    fn default() -> Self {
+        TemporaryCredentials {
+            lifetime: None,
+            metadata_session_tokens: true,
+            metadata_agency: true,
+            pod_identity_path: SIM_POD_IDENTITY_PATH.to_owned(),
+            pod_identity_tokens: vec![SIM_POD_IDENTITY_TOKEN.to_owned()],
+            oidc_provider_urns: vec![SIM_OIDC_PROVIDER_URN.to_owned()],
+            oidc_agency_urns: vec![SIM_OIDC_AGENCY_URN.to_owned()],
+            oidc_id_tokens: vec![SIM_OIDC_ID_TOKEN.to_owned()],
+        }
+    }
+}
+
 /// The fake cloud's contents.
 #[derive(Clone, Debug)]
 pub struct World {
@@ -45,8 +110,16 @@ pub struct World {
     pub max_page_size: usize,
     /// What the IAM stub accepts and how long the tokens it issues last.
     pub iam: IamSettings,
-    /// AK/SK pairs accepted for `SDK-HMAC-SHA256` signed requests, for every project.
+    /// AK/SK pairs accepted for `SDK-HMAC-SHA256` signed requests, for every project (and,
+    /// with `X-Domain-Id`, for IAM's global routes). The temporary-credential sources add the
+    /// pairs they issue here.
     pub aksk: Vec<SimAkSk>,
+    /// The ROMA Connect instance list returns at most this many instances per page (fewer
+    /// than `limit`, so clients must page by `size`/`total`); `None` uses `max_page_size`.
+    pub instance_page_size: Option<usize>,
+    /// What the temporary-credential sources (ECS metadata, CCE pod identity, STS) accept and
+    /// how long what they issue lasts.
+    pub temporary: TemporaryCredentials,
 }
 
 /// One AK/SK pair the simulator accepts for signed requests.
@@ -59,6 +132,9 @@ pub struct SimAkSk {
     /// `Some` for temporary credentials: requests must carry this exact value in a signed
     /// `X-Security-Token` header. `None`: a permanent pair, which must not send one.
     pub security_token: Option<String>,
+    /// From then on the pair is refused (401 `APIG.0301`, "the security token has expired");
+    /// `None`: never expires.
+    pub expires_at: Option<SystemTime>,
 }
 
 impl SimAkSk {
@@ -68,6 +144,7 @@ impl SimAkSk {
             access_key: access_key.into(),
             secret_key: secret_key.into(),
             security_token: None,
+            expires_at: None,
         }
     }
 
@@ -82,6 +159,12 @@ impl SimAkSk {
             ..SimAkSk::permanent(access_key, secret_key)
         }
     }
+
+    /// Sets [`SimAkSk::expires_at`].
+    pub fn expiring(mut self, at: SystemTime) -> SimAkSk {
+        self.expires_at = Some(at);
+        self
+    }
 }
 
 /// Credentials the IAM password-token stub accepts.
@@ -89,6 +172,9 @@ impl SimAkSk {
 pub struct IamSettings {
     /// Account (domain) name.
     pub domain: String,
+    /// Account (domain) id: what `GET /v3/auth/domains` answers and what AK/SK requests to
+    /// IAM's global routes must send as `X-Domain-Id`.
+    pub domain_id: String,
     /// IAM user name.
     pub username: String,
     /// IAM user password.
@@ -101,6 +187,7 @@ impl Default for IamSettings {
     fn default() -> Self {
         IamSettings {
             domain: "sim-domain".to_owned(),
+            domain_id: SIM_DOMAIN_ID.to_owned(),
             username: "monitoring".to_owned(),
             password: "demo-password".to_owned(),
             token_lifetime: Duration::from_secs(24 * 3600),
@@ -117,6 +204,17 @@ pub struct SimProject {
     pub name: String,
     /// Region, also accepted as the project name in IAM scopes (`"project":{"name":"eu-de"}`).
     pub region: String,
+    /// The name IAM gives the project (`GET /v3/auth/projects`, and accepted in name scopes):
+    /// a region (`cn-north-4`), a sub-project (`cn-north-4_dev`) or no region (`MOS`).
+    /// `None`: the region.
+    pub iam_name: Option<String>,
+    /// Disabled projects are listed with `"enabled": false` and refused in IAM scopes (their
+    /// APIs still answer static tokens and AK/SK).
+    pub enabled: bool,
+    /// Parent project id (a sub-project's region project); `None`: the account (domain).
+    pub parent_id: Option<String>,
+    /// Free-text description in the IAM project list.
+    pub description: String,
     /// ROMA Connect instances.
     pub roma_instances: Vec<SimRomaInstance>,
     /// EventGrid tenant quotas.
@@ -132,10 +230,98 @@ pub struct SimRomaInstance {
     pub id: String,
     /// Instance name.
     pub name: String,
+    /// `RUNNING`, `CREATING`, `ERROR`, `DELETING`, `DELETED`, `SOFT_DELETED`, ... (the list's
+    /// `status` filter matches it exactly). `DELETED` and `SOFT_DELETED` instances answer
+    /// quota calls with 404 `APIG.3030`, like removed ones.
+    pub status: String,
+    /// Free-text description in the instance list.
+    pub description: String,
+    /// Flavor in the instance list (`roma.basic.x86`, ...).
+    pub flavor_type: String,
+    /// `create_time` (and `update_time`) in the instance list.
+    pub create_time: String,
     /// Custom backend quota (`livedata-quota`).
     pub livedata: SimLivedata,
     /// Client quotas (`app-quotas`), in list order.
     pub app_quotas: Vec<SimAppQuota>,
+}
+
+impl SimProject {
+    /// An enabled top-level project named after `region`, with no services.
+    pub fn new(id: impl Into<String>, region: impl Into<String>) -> SimProject {
+        let region = region.into();
+        SimProject {
+            id: id.into(),
+            name: region.clone(),
+            region,
+            iam_name: None,
+            enabled: true,
+            parent_id: None,
+            description: String::new(),
+            roma_instances: Vec::new(),
+            eventgrid: Vec::new(),
+            gaussdb: Vec::new(),
+        }
+    }
+
+    /// A sub-project `{region}_{suffix}` of the project `parent_id`.
+    pub fn sub_project(
+        id: impl Into<String>,
+        region: impl Into<String>,
+        suffix: &str,
+        parent_id: impl Into<String>,
+    ) -> SimProject {
+        let mut project = SimProject::new(id, region);
+        let name = format!("{}_{suffix}", project.region);
+        project.name = name.clone();
+        project.iam_name = Some(name);
+        project.parent_id = Some(parent_id.into());
+        project
+    }
+
+    /// The name IAM lists: [`SimProject::iam_name`], else the region.
+    pub fn iam_name(&self) -> &str {
+        self.iam_name.as_deref().unwrap_or(&self.region)
+    }
+
+    /// Adds a ROMA Connect instance.
+    pub fn with_instance(mut self, instance: SimRomaInstance) -> SimProject {
+        self.roma_instances.push(instance);
+        self
+    }
+}
+
+impl SimRomaInstance {
+    /// A `RUNNING` instance with a small custom backend quota and no client quotas.
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> SimRomaInstance {
+        SimRomaInstance {
+            id: id.into(),
+            name: name.into(),
+            status: "RUNNING".to_owned(),
+            description: String::new(),
+            flavor_type: "roma.basic.x86".to_owned(),
+            create_time: "2024-03-01T08:00:00Z".to_owned(),
+            livedata: SimLivedata {
+                api: 1000,
+                api_used: 10,
+                datasource: 20,
+                datasource_used: 2,
+                scripts: 10,
+            },
+            app_quotas: Vec::new(),
+        }
+    }
+
+    /// Sets [`SimRomaInstance::status`].
+    pub fn with_status(mut self, status: impl Into<String>) -> SimRomaInstance {
+        self.status = status.into();
+        self
+    }
+
+    /// Whether its quota APIs answer (a deleted instance answers 404 `APIG.3030`).
+    pub fn serves_quotas(&self) -> bool {
+        !matches!(self.status.as_str(), "DELETED" | "SOFT_DELETED")
+    }
 }
 
 /// Custom backend quota of one instance; served as JSON strings.
@@ -218,9 +404,17 @@ impl World {
                 id: SEED_PROJECT_ID.to_owned(),
                 name: "prod-cn-north-4".to_owned(),
                 region: "cn-north-4".to_owned(),
+                iam_name: None,
+                enabled: true,
+                parent_id: None,
+                description: String::new(),
                 roma_instances: vec![SimRomaInstance {
                     id: SEED_INSTANCE_ID.to_owned(),
                     name: "roma-prod".to_owned(),
+                    status: "RUNNING".to_owned(),
+                    description: "ROMA Connect of the seed documents".to_owned(),
+                    flavor_type: "roma.professional.x86".to_owned(),
+                    create_time: "2020-09-19T07:27:47Z".to_owned(),
                     livedata: SimLivedata {
                         api: 10000,
                         api_used: 4,
@@ -280,6 +474,8 @@ impl World {
                 SimAkSk::permanent(SIM_ACCESS_KEY, SIM_SECRET_KEY),
                 SimAkSk::temporary(SIM_TEMP_ACCESS_KEY, SIM_TEMP_SECRET_KEY, SIM_SECURITY_TOKEN),
             ],
+            instance_page_size: None,
+            temporary: TemporaryCredentials::default(),
         }
     }
 
@@ -292,10 +488,18 @@ impl World {
             id: DEMO_OTC_PROJECT_ID.to_owned(),
             name: "otc-eu-de".to_owned(),
             region: "eu-de".to_owned(),
+            iam_name: None,
+            enabled: true,
+            parent_id: None,
+            description: String::new(),
             roma_instances: vec![
                 SimRomaInstance {
                     id: "5d7f2a1c-8e4b-4c3d-9a6f-0b1e2d3c4f5a".to_owned(),
                     name: "roma-eu-de-prod".to_owned(),
+                    status: "RUNNING".to_owned(),
+                    description: String::new(),
+                    flavor_type: "roma.professional.x86".to_owned(),
+                    create_time: "2024-03-01T08:00:00Z".to_owned(),
                     livedata: SimLivedata {
                         api: 500,
                         api_used: 485, // 97 %
@@ -323,6 +527,10 @@ impl World {
                 SimRomaInstance {
                     id: "a3c9e7b1-2d4f-4e6a-8b0c-1d3e5f7a9b2c".to_owned(),
                     name: "roma-eu-de-batch".to_owned(),
+                    status: "RUNNING".to_owned(),
+                    description: String::new(),
+                    flavor_type: "roma.basic.x86".to_owned(),
+                    create_time: "2024-03-01T08:00:00Z".to_owned(),
                     livedata: SimLivedata {
                         api: 2000,
                         api_used: 640,
@@ -389,8 +597,6 @@ impl World {
                 let i64_i = i64::try_from(i).unwrap_or(i64::MAX);
                 let u = u64::try_from(i).unwrap_or(u64::MAX);
                 SimRomaInstance {
-                    id: format!("{:08x}-0000-4000-8000-{:012x}", u >> 32, u & 0xffff_ffff),
-                    name: format!("roma-bench-{i}"),
                     livedata: SimLivedata {
                         api: 10000,
                         api_used: u % 10000,
@@ -410,10 +616,170 @@ impl World {
                             )
                         })
                         .collect(),
+                    ..SimRomaInstance::new(
+                        format!("{:08x}-0000-4000-8000-{:012x}", u >> 32, u & 0xffff_ffff),
+                        format!("roma-bench-{i}"),
+                    )
                 }
             })
             .collect();
         world
+    }
+
+    /// A world for discovery: [`World::seeds`] (IAM name `cn-north-4`) whose ROMA Connect
+    /// holds 12 instances (the seed one and 9 more `RUNNING`, named `prod-*` and `test-*`, one
+    /// `CREATING`, one `ERROR`), listed at most 7 per page; the sub-project `cn-north-4_dev`
+    /// ([`DISCOVERY_DEV_PROJECT_ID`], one `RUNNING` and one `CREATE_FAILED` instance,
+    /// EventGrid); `ap-southeast-1` ([`DISCOVERY_AP_PROJECT_ID`], two `RUNNING` instances,
+    /// GaussDB); the disabled `cn-east-3` ([`DISCOVERY_DISABLED_PROJECT_ID`]) and `MOS`
+    /// ([`DISCOVERY_MOS_PROJECT_ID`], no region, no services). No drift.
+    pub fn discovery() -> World {
+        let mut world = World::seeds();
+        world.instance_page_size = Some(7);
+        let seed = &mut world.projects[0];
+        seed.description = "Production".to_owned();
+        for n in 1..=9u32 {
+            let kind = if n <= 6 { "prod" } else { "test" };
+            seed.roma_instances.push(SimRomaInstance::new(
+                discovery_instance_id(0, n),
+                format!("{kind}-roma-{n}"),
+            ));
+        }
+        seed.roma_instances.push(
+            SimRomaInstance::new(discovery_instance_id(0, 10), "prod-roma-creating")
+                .with_status("CREATING"),
+        );
+        seed.roma_instances.push(
+            SimRomaInstance::new(discovery_instance_id(0, 11), "prod-roma-broken")
+                .with_status("ERROR"),
+        );
+
+        let mut dev = SimProject::sub_project(
+            DISCOVERY_DEV_PROJECT_ID,
+            "cn-north-4",
+            "dev",
+            SEED_PROJECT_ID,
+        )
+        .with_instance(SimRomaInstance::new(
+            discovery_instance_id(1, 1),
+            "dev-roma-1",
+        ))
+        .with_instance(
+            SimRomaInstance::new(discovery_instance_id(1, 2), "dev-roma-failed")
+                .with_status("CREATE_FAILED"),
+        );
+        dev.description = "Development".to_owned();
+        dev.eventgrid = vec![eg("Channels", "CHANNEL", 0, 500, 100, 7)];
+
+        let mut ap = SimProject::new(DISCOVERY_AP_PROJECT_ID, "ap-southeast-1")
+            .with_instance(SimRomaInstance::new(
+                discovery_instance_id(2, 1),
+                "prod-ap-1",
+            ))
+            .with_instance(SimRomaInstance::new(
+                discovery_instance_id(2, 2),
+                "prod-ap-2",
+            ));
+        ap.gaussdb = vec![SimGaussdbQuota {
+            r#type: "instance".to_owned(),
+            used: 3,
+            quota: 20,
+        }];
+
+        let mut disabled = SimProject::new(DISCOVERY_DISABLED_PROJECT_ID, "cn-east-3");
+        disabled.enabled = false;
+        disabled.eventgrid = vec![eg("Channels", "CHANNEL", 0, 500, 100, 1)];
+
+        let mut mos = SimProject::new(DISCOVERY_MOS_PROJECT_ID, "MOS");
+        mos.description = "Marketplace".to_owned();
+
+        world.projects.extend([dev, ap, disabled, mos]);
+        world
+    }
+
+    /// The project `id`.
+    pub fn project(&self, id: &str) -> Option<&SimProject> {
+        self.projects.iter().find(|p| p.id == id)
+    }
+
+    /// The project `id`, to change it.
+    pub fn project_mut(&mut self, id: &str) -> Option<&mut SimProject> {
+        self.projects.iter_mut().find(|p| p.id == id)
+    }
+
+    /// Adds `project`, replacing one with the same id.
+    pub fn add_project(&mut self, project: SimProject) {
+        match self.project_mut(&project.id) {
+            Some(existing) => *existing = project,
+            None => self.projects.push(project),
+        }
+    }
+
+    /// Removes the project `id` (IAM stops listing it, its APIs answer 404); returns it.
+    pub fn remove_project(&mut self, id: &str) -> Option<SimProject> {
+        let index = self.projects.iter().position(|p| p.id == id)?;
+        Some(self.projects.remove(index))
+    }
+
+    /// Adds `instance` to project `project_id`, replacing one with the same id; `false`
+    /// when there is no such project.
+    pub fn add_roma_instance(&mut self, project_id: &str, instance: SimRomaInstance) -> bool {
+        let Some(project) = self.project_mut(project_id) else {
+            return false;
+        };
+        match project
+            .roma_instances
+            .iter_mut()
+            .find(|i| i.id == instance.id)
+        {
+            Some(existing) => *existing = instance,
+            None => project.roma_instances.push(instance),
+        }
+        true
+    }
+
+    /// Deletes an instance: it leaves the list and its quota calls answer 404 `APIG.3030`.
+    pub fn remove_roma_instance(
+        &mut self,
+        project_id: &str,
+        instance_id: &str,
+    ) -> Option<SimRomaInstance> {
+        let project = self.project_mut(project_id)?;
+        let index = project
+            .roma_instances
+            .iter()
+            .position(|i| i.id == instance_id)?;
+        Some(project.roma_instances.remove(index))
+    }
+
+    /// Sets an instance's status (`RUNNING`, `ERROR`, `DELETED`, ...); `false` when there is
+    /// no such instance.
+    pub fn set_roma_instance_status(
+        &mut self,
+        project_id: &str,
+        instance_id: &str,
+        status: &str,
+    ) -> bool {
+        let instance = self
+            .project_mut(project_id)
+            .and_then(|p| p.roma_instances.iter_mut().find(|i| i.id == instance_id));
+        match instance {
+            Some(instance) => {
+                status.clone_into(&mut instance.status);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes `token` the only OIDC id token the STS stub accepts.
+    pub fn rotate_oidc_id_token(&mut self, token: impl Into<String>) {
+        self.temporary.oidc_id_tokens = vec![token.into()];
+    }
+
+    /// Makes `token` the only `Authorization` value the pod identity endpoint accepts.
+    pub fn rotate_pod_identity_token(&mut self, token: impl Into<String>) {
+        self.temporary.pod_identity_tokens = vec![token.into()];
     }
 
     /// Exporter config YAML that polls every target of this world at `base_url` with a static
@@ -458,6 +824,11 @@ impl World {
         }
         out
     }
+}
+
+/// A UUID-shaped instance id for [`World::discovery`].
+fn discovery_instance_id(project: u32, n: u32) -> String {
+    format!("d15c0000-{project:04x}-4000-8000-{n:012x}")
 }
 
 fn eg(name: &str, kind: &str, min: i64, max: i64, quota: i64, used: i64) -> SimEventgridQuota {

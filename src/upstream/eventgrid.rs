@@ -1,12 +1,14 @@
 //! EventGrid tenant quotas (`GET /v1/{project_id}/quotas`), decoded leniently into samples.
 
+use std::collections::HashSet;
+
 use crate::model::poll::PollOutput;
 use crate::model::target::Target;
 use crate::upstream::decode::{DecodeError, ResourceFields, decode_resource_list};
 use tokio::time::Instant;
 
 use crate::model::outcome::PollError;
-use crate::upstream::UpstreamClient;
+use crate::upstream::client::UpstreamClient;
 use crate::upstream::transport::encode_component;
 
 /// EventGrid entries carry `type` (`CHANNEL_SUBSCRIPTION`) and a display `name`; the type
@@ -40,6 +42,8 @@ pub async fn poll(
         return client.fetch(target, &path, budget_end, decode_quotas).await;
     }
     let mut out = PollOutput::default();
+    // A resource can come back for several types: the first answer wins.
+    let mut seen = HashSet::new();
     for t in types {
         let part = client
             .fetch(
@@ -51,7 +55,7 @@ pub async fn poll(
             .await?;
         out.value_errors.extend(part.value_errors);
         for r in part.resources {
-            if !out.resources.iter().any(|x| x.resource == r.resource) {
+            if seen.insert(r.resource.clone()) {
                 out.resources.push(r);
             }
         }
@@ -63,6 +67,7 @@ pub async fn poll(
 mod tests {
     use super::*;
     use crate::model::poll::ResourceQuota;
+    use crate::upstream::decode::testing::decoded;
 
     const FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/eventgrid_quotas.json");
 
@@ -77,10 +82,7 @@ mod tests {
     }
 
     fn decode(json: &str) -> PollOutput {
-        match decode_quotas(json.as_bytes()) {
-            Ok(out) => out,
-            Err(e) => panic!("{json}: {e}"),
-        }
+        decoded(decode_quotas, json)
     }
 
     #[test]

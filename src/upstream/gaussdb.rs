@@ -7,7 +7,7 @@ use crate::upstream::decode::{DecodeError, ResourceFields, decode_resource_list}
 use tokio::time::Instant;
 
 use crate::model::outcome::PollError;
-use crate::upstream::UpstreamClient;
+use crate::upstream::client::UpstreamClient;
 use crate::upstream::transport::encode_component;
 
 /// GaussDB entries carry only `type` (`instance`), `used` and `quota`.
@@ -46,23 +46,16 @@ pub async fn poll(
 mod tests {
     use super::*;
     use crate::model::poll::ResourceQuota;
+    use crate::upstream::decode::testing::{decoded, resource};
 
     const FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/gaussdb_project_quotas.json");
 
     fn instance(limit: Option<f64>, used: Option<f64>) -> ResourceQuota {
-        ResourceQuota {
-            resource: "instance".to_owned(),
-            limit,
-            used,
-            ..ResourceQuota::default()
-        }
+        resource("instance", limit, used)
     }
 
     fn decode(json: &str) -> PollOutput {
-        match decode_project_quotas(json.as_bytes()) {
-            Ok(out) => out,
-            Err(e) => panic!("{json}: {e}"),
-        }
+        decoded(decode_project_quotas, json)
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! ROMA Connect responses: the custom backend quota (`livedata-quota`) and client quotas
 //! (`app-quotas`, detail and list), decoded leniently into samples.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -15,7 +15,7 @@ use crate::upstream::decode::{
 use tokio::time::Instant;
 
 use crate::model::outcome::{ErrorCode, PollError};
-use crate::upstream::UpstreamClient;
+use crate::upstream::client::UpstreamClient;
 use crate::upstream::decode::value::{self, TimeUnit};
 use crate::upstream::transport::encode_component;
 
@@ -244,6 +244,7 @@ pub async fn poll_app_quotas(
         encode_component(instance_id)
     );
     let mut out = PollOutput::default();
+    let mut seen = HashSet::new();
     match app_quotas {
         AppQuotaSelection::None => {}
         AppQuotaSelection::Ids(ids) => {
@@ -257,7 +258,7 @@ pub async fn poll_app_quotas(
                     )
                     .await?;
                 out.value_errors.extend(errors);
-                push_client(&mut out, quota);
+                push_client(&mut out, &mut seen, quota);
             }
         }
         AppQuotaSelection::Discover => {
@@ -277,7 +278,7 @@ pub async fn poll_app_quotas(
                 let size = page.size.unwrap_or(got).max(got);
                 out.value_errors.extend(page.value_errors);
                 for q in page.quotas {
-                    push_client(&mut out, q);
+                    push_client(&mut out, &mut seen, q);
                 }
                 offset += size;
                 match page.total {
@@ -294,12 +295,9 @@ pub async fn poll_app_quotas(
 
 /// Adds a client quota unless one with the same id is already there (paging can repeat
 /// an item when quotas are created between pages; a duplicate series would be invalid).
-fn push_client(out: &mut PollOutput, quota: ClientQuota) {
-    if !out
-        .clients
-        .iter()
-        .any(|c| c.app_quota_id == quota.app_quota_id)
-    {
+/// `seen` holds the ids in `out.clients`; the first quota with an id wins.
+fn push_client(out: &mut PollOutput, seen: &mut HashSet<String>, quota: ClientQuota) {
+    if seen.insert(quota.app_quota_id.clone()) {
         out.clients.push(quota);
     }
 }
@@ -340,6 +338,7 @@ pub async fn create_app_quota(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream::decode::testing::{decoded, resource};
 
     const LIVEDATA_FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/roma_livedata.json");
     const APP_QUOTA_FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/roma_app_quota.json");
@@ -350,20 +349,8 @@ mod tests {
     /// 2020-09-20T00:00:00Z, the seeds' reset time.
     const RESET: f64 = 1_600_560_000.0;
 
-    fn resource(name: &str, limit: Option<f64>, used: Option<f64>) -> ResourceQuota {
-        ResourceQuota {
-            resource: name.to_owned(),
-            limit,
-            used,
-            ..ResourceQuota::default()
-        }
-    }
-
     fn livedata(json: &str) -> PollOutput {
-        match decode_livedata(json.as_bytes()) {
-            Ok(out) => out,
-            Err(e) => panic!("{json}: {e}"),
-        }
+        decoded(decode_livedata, json)
     }
 
     #[test]

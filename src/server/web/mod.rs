@@ -8,6 +8,7 @@
 //! fails the start or the reload, never a request later.
 
 pub mod basic_auth;
+pub mod client_cert;
 pub mod tls;
 
 use std::collections::BTreeMap;
@@ -24,8 +25,8 @@ use serde_saphyr::Spanned;
 use tokio_rustls::rustls::ServerConfig;
 
 use self::basic_auth::BasicAuth;
-use self::tls::TlsSettings;
-use crate::config::{ConfigError, ConfigIssue};
+use self::tls::{FileTlsConfig, TlsSettings};
+use crate::diag::{ConfigError, Diagnostics, at};
 
 /// The file as written: every key exporter-toolkit knows, spans kept for messages.
 #[derive(Default, Deserialize)]
@@ -39,41 +40,6 @@ struct FileWebConfig {
     basic_auth_users: Option<BTreeMap<String, Spanned<String>>>,
     /// Token bucket over all requests: one token per `interval`, `burst` at most.
     rate_limit: Option<FileRateLimit>,
-}
-
-/// `tls_server_config`, as in exporter-toolkit.
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileTlsConfig {
-    /// Server certificate chain, inline PEM (instead of `cert_file`).
-    pub cert: Option<Spanned<String>>,
-    /// Server private key, inline PEM (instead of `key_file`). A secret: never printed.
-    pub key: Option<Spanned<String>>,
-    /// CA certificates for client certificates, inline PEM (instead of `client_ca_file`).
-    pub client_ca: Option<Spanned<String>>,
-    /// Server certificate chain file (PEM), relative to the web config file.
-    pub cert_file: Option<Spanned<String>>,
-    /// Server private key file (PEM: PKCS#8, PKCS#1 or SEC1), relative to the web config file.
-    pub key_file: Option<Spanned<String>>,
-    /// `NoClientCert` (default), `RequestClientCert`, `RequireAnyClientCert`,
-    /// `VerifyClientCertIfGiven` or `RequireAndVerifyClientCert`.
-    pub client_auth_type: Option<Spanned<String>>,
-    /// CA certificates (PEM) that client certificates must chain to.
-    pub client_ca_file: Option<Spanned<String>>,
-    /// A client certificate must carry one of these subject alternative names (DNS,
-    /// IP, e-mail or URI, exact match).
-    pub client_allowed_sans: Option<Spanned<Vec<String>>>,
-    /// Oldest TLS version accepted: `TLS12` (default) or `TLS13`; `TLS10` and `TLS11`
-    /// are read as `TLS12`, the oldest version offered.
-    pub min_version: Option<Spanned<String>>,
-    /// Newest TLS version accepted: `TLS13` (default) or `TLS12`.
-    pub max_version: Option<Spanned<String>>,
-    /// TLS 1.2 cipher suites, by their Go names; TLS 1.3 suites are not configurable.
-    pub cipher_suites: Option<Vec<Spanned<String>>>,
-    /// Whether the server's suite order wins over the client's. Default `true`.
-    pub prefer_server_cipher_suites: Option<bool>,
-    /// Key exchange groups in preference order: `X25519`, `CurveP256`, `CurveP384`.
-    pub curve_preferences: Option<Vec<Spanned<String>>>,
 }
 
 /// `http_server_config`, as in exporter-toolkit.
@@ -209,13 +175,8 @@ impl WebConfig {
     /// Reads and checks a web config file. Runs bcrypt once (to build the decoy hash for
     /// unknown users), so call it off the async worker threads.
     pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.to_path_buf(),
-            issues: vec![ConfigIssue {
-                line: 0,
-                column: 0,
-                message: format!("cannot read the web config file: {e}"),
-            }],
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::whole_file(path, format!("cannot read the web config file: {e}"))
         })?;
         WebConfig::from_yaml(path, &text)
     }
@@ -229,29 +190,12 @@ impl WebConfig {
         let file: FileWebConfig = if blank {
             FileWebConfig::default()
         } else {
-            serde_saphyr::from_str(text).map_err(|e| ConfigError {
-                file: path.to_path_buf(),
-                issues: vec![crate::config::yaml_issue(&e)],
-            })?
+            crate::diag::parse_yaml(path, text)?
         };
-        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let mut v = WebValidator {
-            dir,
-            issues: Vec::new(),
-            notes: Vec::new(),
-        };
-        let config = v.validate(file);
-        if v.issues.is_empty() {
-            let mut config = config;
-            config.notes = v.notes;
-            Ok(config)
-        } else {
-            v.issues.sort_by_key(|i| (i.line, i.column));
-            Err(ConfigError {
-                file: path.to_path_buf(),
-                issues: v.issues,
-            })
-        }
+        let mut v = Diagnostics::new(path);
+        let mut config = validate(&mut v, file);
+        config.notes = v.finish()?;
+        Ok(config)
     }
 
     /// A short description for the start-up log line.
@@ -277,159 +221,125 @@ impl WebConfig {
     }
 }
 
-/// Collects every problem in one pass, like the main config's validator.
-pub(super) struct WebValidator {
-    /// Directory of the web config file: relative file names start here.
-    pub dir: PathBuf,
-    /// Problems found so far.
-    pub issues: Vec<ConfigIssue>,
-    /// Warnings that do not stop the load.
-    pub notes: Vec<String>,
-}
+/// Checks every section of the file, recording each problem in `v`.
+fn validate(v: &mut Diagnostics, file: FileWebConfig) -> WebConfig {
+    let tls = file
+        .tls_server_config
+        .and_then(|t| tls::build(v, &t))
+        .map(|TlsSettings { config }| config);
 
-/// Line and column of a spanned value.
-pub(super) fn at<T>(s: &Spanned<T>) -> (u64, u64) {
-    (s.referenced.line(), s.referenced.column())
-}
-
-impl WebValidator {
-    /// Records a problem at `pos`.
-    pub fn issue(&mut self, pos: (u64, u64), message: impl Into<String>) {
-        self.issues.push(ConfigIssue {
-            line: pos.0,
-            column: pos.1,
-            message: message.into(),
-        });
-    }
-
-    /// Resolves a file name from the config relative to its directory.
-    pub fn path(&self, name: &str) -> PathBuf {
-        let p = Path::new(name);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.dir.join(p)
+    let mut headers = Vec::new();
+    if let Some(http) = &file.http_server_config {
+        for (name, value) in http.headers.iter().flatten() {
+            header(v, name, value, &mut headers);
         }
     }
 
-    fn validate(&mut self, file: FileWebConfig) -> WebConfig {
-        let tls = file
-            .tls_server_config
-            .and_then(|t| tls::build(self, &t))
-            .map(|TlsSettings { config }| config);
-
-        let mut headers = Vec::new();
-        if let Some(http) = &file.http_server_config {
-            for (name, value) in http.headers.iter().flatten() {
-                self.header(name, value, &mut headers);
-            }
-        }
-
-        let users = file.basic_auth_users.unwrap_or_default();
-        let mut hashes = Vec::with_capacity(users.len());
-        for (user, hash) in users {
-            match hash.value.parse::<bcrypt::HashParts>() {
-                Ok(parts) => hashes.push((user, hash.value.clone(), parts.get_cost())),
-                Err(e) => self.issue(
-                    at(&hash),
-                    format!(
-                        "the password of basic_auth_users `{user}` is not a bcrypt hash ({e}): \
-                         store a hash such as the output of `htpasswd -nBC 10 \"\" | tr -d ':\\n'`, never the password"
-                    ),
-                ),
-            }
-        }
-        let basic_auth = if hashes.is_empty() || !self.issues.is_empty() {
-            None
-        } else {
-            match BasicAuth::new(hashes) {
-                Ok(a) => Some(Arc::new(a)),
-                Err(e) => {
-                    self.issue((0, 0), format!("cannot prepare basic auth: {e}"));
-                    None
-                }
-            }
-        };
-
-        let rate_limit = file.rate_limit.and_then(|r| {
-            let interval = r.interval.as_ref().map(|i| i.value.0).unwrap_or_default();
-            if interval.is_zero() {
-                return None;
-            }
-            match &r.burst {
-                Some(b) if b.value >= 1 => Some(RateLimiter::new(interval, b.value)),
-                Some(b) => {
-                    self.issue(
-                        at(b),
-                        "rate_limit burst must be at least 1 (0 would refuse every request)",
-                    );
-                    None
-                }
-                None => {
-                    let pos = r.interval.as_ref().map(at).unwrap_or((0, 0));
-                    self.issue(
-                        pos,
-                        "rate_limit needs `burst` (at least 1) next to `interval`",
-                    );
-                    None
-                }
-            }
-        });
-
-        WebConfig {
-            tls,
-            basic_auth,
-            headers,
-            rate_limit,
-            notes: Vec::new(),
-        }
-    }
-
-    fn header(
-        &mut self,
-        name: &str,
-        value: &Spanned<String>,
-        out: &mut Vec<(HeaderName, HeaderValue)>,
-    ) {
-        let Some((canonical, allowed)) = ALLOWED_HEADERS
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        else {
-            let names: Vec<&str> = ALLOWED_HEADERS.iter().map(|(n, _)| *n).collect();
-            self.issue(
-                at(value),
+    let users = file.basic_auth_users.unwrap_or_default();
+    let mut hashes = Vec::with_capacity(users.len());
+    for (user, hash) in users {
+        match hash.value.parse::<bcrypt::HashParts>() {
+            Ok(parts) => hashes.push((user, hash.value.clone(), parts.get_cost())),
+            Err(e) => v.issue(
+                at(&hash),
                 format!(
-                    "HTTP header `{name}` can not be configured: expected one of {}",
-                    names.join(", ")
+                    "the password of basic_auth_users `{user}` is not a bcrypt hash ({e}): \
+                     store a hash such as the output of `htpasswd -nBC 10 \"\" | tr -d ':\\n'`, never the password"
                 ),
-            );
-            return;
-        };
-        let v = value.value.trim();
-        if v.is_empty() {
-            // exporter-toolkit: blank means unset.
-            return;
-        }
-        if !allowed.is_empty() && !allowed.iter().any(|a| a.eq_ignore_ascii_case(v)) {
-            self.issue(
-                at(value),
-                format!(
-                    "invalid value `{v}` for {canonical}: expected one of {}",
-                    allowed.join(", ")
-                ),
-            );
-            return;
-        }
-        match (
-            HeaderName::from_bytes(canonical.as_bytes()),
-            HeaderValue::from_str(v),
-        ) {
-            (Ok(n), Ok(hv)) => out.push((n, hv)),
-            _ => self.issue(
-                at(value),
-                format!("invalid value for {canonical}: only visible ASCII characters are allowed"),
             ),
         }
+    }
+    let basic_auth = if hashes.is_empty() || !v.issues.is_empty() {
+        None
+    } else {
+        match BasicAuth::new(hashes) {
+            Ok(a) => Some(Arc::new(a)),
+            Err(e) => {
+                v.issue((0, 0), format!("cannot prepare basic auth: {e}"));
+                None
+            }
+        }
+    };
+
+    let rate_limit = file.rate_limit.and_then(|r| {
+        let interval = r.interval.as_ref().map(|i| i.value.0).unwrap_or_default();
+        if interval.is_zero() {
+            return None;
+        }
+        match &r.burst {
+            Some(b) if b.value >= 1 => Some(RateLimiter::new(interval, b.value)),
+            Some(b) => {
+                v.issue(
+                    at(b),
+                    "rate_limit burst must be at least 1 (0 would refuse every request)",
+                );
+                None
+            }
+            None => {
+                let pos = r.interval.as_ref().map(at).unwrap_or((0, 0));
+                v.issue(
+                    pos,
+                    "rate_limit needs `burst` (at least 1) next to `interval`",
+                );
+                None
+            }
+        }
+    });
+
+    WebConfig {
+        tls,
+        basic_auth,
+        headers,
+        rate_limit,
+        notes: Vec::new(),
+    }
+}
+
+/// One `http_server_config.headers` entry: allowed name and value, or a problem in `d`.
+fn header(
+    d: &mut Diagnostics,
+    name: &str,
+    value: &Spanned<String>,
+    out: &mut Vec<(HeaderName, HeaderValue)>,
+) {
+    let Some((canonical, allowed)) = ALLOWED_HEADERS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+    else {
+        let names: Vec<&str> = ALLOWED_HEADERS.iter().map(|(n, _)| *n).collect();
+        d.issue(
+            at(value),
+            format!(
+                "HTTP header `{name}` can not be configured: expected one of {}",
+                names.join(", ")
+            ),
+        );
+        return;
+    };
+    let v = value.value.trim();
+    if v.is_empty() {
+        // exporter-toolkit: blank means unset.
+        return;
+    }
+    if !allowed.is_empty() && !allowed.iter().any(|a| a.eq_ignore_ascii_case(v)) {
+        d.issue(
+            at(value),
+            format!(
+                "invalid value `{v}` for {canonical}: expected one of {}",
+                allowed.join(", ")
+            ),
+        );
+        return;
+    }
+    match (
+        HeaderName::from_bytes(canonical.as_bytes()),
+        HeaderValue::from_str(v),
+    ) {
+        (Ok(n), Ok(hv)) => out.push((n, hv)),
+        _ => d.issue(
+            at(value),
+            format!("invalid value for {canonical}: only visible ASCII characters are allowed"),
+        ),
     }
 }
 
@@ -491,13 +401,8 @@ async fn load_blocking(path: PathBuf) -> Result<WebConfig, ConfigError> {
     let p = path.clone();
     let config = tokio::task::spawn_blocking(move || WebConfig::load(&p))
         .await
-        .map_err(|e| ConfigError {
-            file: path.clone(),
-            issues: vec![ConfigIssue {
-                line: 0,
-                column: 0,
-                message: format!("loading the web config failed: {e}"),
-            }],
+        .map_err(|e| {
+            ConfigError::whole_file(&path, format!("loading the web config failed: {e}"))
         })??;
     for note in &config.notes {
         tracing::warn!(file = %path.display(), "{note}");

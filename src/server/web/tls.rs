@@ -5,18 +5,53 @@
 use std::sync::Arc;
 
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
-use tokio_rustls::rustls::client::danger::HandshakeSignatureValid;
-use tokio_rustls::rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms, ring};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
-use tokio_rustls::rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use tokio_rustls::rustls::server::danger::ClientCertVerifier;
 use tokio_rustls::rustls::{
-    self, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
-    SupportedCipherSuite, SupportedProtocolVersion,
+    self, RootCertStore, ServerConfig, SupportedCipherSuite, SupportedProtocolVersion,
 };
 
-use super::{FileTlsConfig, WebValidator, at};
-use serde_saphyr::Spanned;
+use super::client_cert::{AllowedSans, AnyClientCert};
+use crate::diag::{Diagnostics, Pos, at};
+
+/// `tls_server_config`, as in exporter-toolkit.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileTlsConfig {
+    /// Server certificate chain, inline PEM (instead of `cert_file`).
+    pub cert: Option<Spanned<String>>,
+    /// Server private key, inline PEM (instead of `key_file`). A secret: never printed.
+    pub key: Option<Spanned<String>>,
+    /// CA certificates for client certificates, inline PEM (instead of `client_ca_file`).
+    pub client_ca: Option<Spanned<String>>,
+    /// Server certificate chain file (PEM), relative to the web config file.
+    pub cert_file: Option<Spanned<String>>,
+    /// Server private key file (PEM: PKCS#8, PKCS#1 or SEC1), relative to the web config file.
+    pub key_file: Option<Spanned<String>>,
+    /// `NoClientCert` (default), `RequestClientCert`, `RequireAnyClientCert`,
+    /// `VerifyClientCertIfGiven` or `RequireAndVerifyClientCert`.
+    pub client_auth_type: Option<Spanned<String>>,
+    /// CA certificates (PEM) that client certificates must chain to.
+    pub client_ca_file: Option<Spanned<String>>,
+    /// A client certificate must carry one of these subject alternative names (DNS,
+    /// IP, e-mail or URI, exact match).
+    pub client_allowed_sans: Option<Spanned<Vec<String>>>,
+    /// Oldest TLS version accepted: `TLS12` (default) or `TLS13`; `TLS10` and `TLS11`
+    /// are read as `TLS12`, the oldest version offered.
+    pub min_version: Option<Spanned<String>>,
+    /// Newest TLS version accepted: `TLS13` (default) or `TLS12`.
+    pub max_version: Option<Spanned<String>>,
+    /// TLS 1.2 cipher suites, by their Go names; TLS 1.3 suites are not configurable.
+    pub cipher_suites: Option<Vec<Spanned<String>>>,
+    /// Whether the server's suite order wins over the client's. Default `true`.
+    pub prefer_server_cipher_suites: Option<bool>,
+    /// Key exchange groups in preference order: `X25519`, `CurveP256`, `CurveP384`.
+    pub curve_preferences: Option<Vec<Spanned<String>>>,
+}
 
 /// What [`build`] produces.
 pub(super) struct TlsSettings {
@@ -86,10 +121,14 @@ const NOT_OFFERED_SUITES: [&str; 10] = [
     "TLS_RSA_WITH_AES_256_GCM_SHA384",
 ];
 
+/// Whether a string setting is given and not blank.
+fn set(s: &Option<Spanned<String>>) -> bool {
+    s.as_ref().is_some_and(|s| !s.value.trim().is_empty())
+}
+
 /// Builds the rustls config, recording every problem in `v`. `None` when TLS is off
 /// (no certificate, key, client CA or client auth type given) or on errors.
-pub(super) fn build(v: &mut WebValidator, t: &FileTlsConfig) -> Option<TlsSettings> {
-    let set = |s: &Option<Spanned<String>>| s.as_ref().is_some_and(|s| !s.value.trim().is_empty());
+pub(super) fn build(v: &mut Diagnostics, t: &FileTlsConfig) -> Option<TlsSettings> {
     let enabled = set(&t.cert)
         || set(&t.key)
         || set(&t.cert_file)
@@ -101,98 +140,123 @@ pub(super) fn build(v: &mut WebValidator, t: &FileTlsConfig) -> Option<TlsSettin
         return None;
     }
     let issues_before = v.issues.len();
+    let certs = server_certs(v, t);
+    let key = private_key(v, t);
+    let client_auth = client_auth(v, t);
+    let client_cas = client_cas(v, t);
+    check_client_policy(v, t, client_auth, client_cas.as_ref());
+    let allowed_sans = allowed_sans(v, t, client_auth);
+    let versions = versions(v, t);
+    let provider = provider(v, t, versions.contains(&&rustls::version::TLS12));
+    if v.issues.len() != issues_before {
+        return None;
+    }
+    let (certs, key, provider) = (certs?, key?, Arc::new(provider));
+    let verifier = verifier(v, client_auth, client_cas, allowed_sans, &provider).ok()?;
+    let config = server_config(v, t, provider, &versions, verifier, certs, key)?;
+    Some(TlsSettings {
+        config: Arc::new(config),
+    })
+}
 
-    let certs = pem_source(v, &t.cert, &t.cert_file, "cert", "the server certificate").and_then(
-        |(pos, what, pem)| {
-            let certs: Result<Vec<CertificateDer<'static>>, _> =
-                CertificateDer::pem_slice_iter(&pem).collect();
-            match certs {
-                Ok(c) if !c.is_empty() => Some(c),
-                Ok(_) => {
-                    v.issue(pos, format!("{what} holds no PEM `CERTIFICATE` block"));
-                    None
-                }
-                Err(e) => {
-                    v.issue(
-                        pos,
-                        format!("{what} is not a readable PEM certificate: {e}"),
-                    );
-                    None
-                }
-            }
-        },
-    );
-    let key = pem_source(v, &t.key, &t.key_file, "key", "the server private key").and_then(
-        |(pos, what, pem)| match PrivateKeyDer::from_pem_slice(&pem) {
-            Ok(k) => Some(k),
-            // The key's text never goes into a message.
-            Err(e) => {
-                v.issue(
-                    pos,
-                    format!(
-                        "{what} holds no readable PEM private key (PKCS#8, PKCS#1 or SEC1): {e}"
-                    ),
-                );
-                None
-            }
-        },
-    );
-
-    let client_auth = match &t.client_auth_type {
-        None => ClientAuth::NoClientCert,
-        Some(s) => {
-            match s.value.trim() {
-                "" | "NoClientCert" => ClientAuth::NoClientCert,
-                "RequestClientCert" => ClientAuth::RequestClientCert,
-                // "RequireClientCert" is exporter-toolkit's old spelling.
-                "RequireAnyClientCert" | "RequireClientCert" => ClientAuth::RequireAnyClientCert,
-                "VerifyClientCertIfGiven" => ClientAuth::VerifyClientCertIfGiven,
-                "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerifyClientCert,
-                other => {
-                    v.issue(
-                    at(s),
-                    format!("invalid client_auth_type `{other}`: expected one of {CLIENT_AUTH_TYPES}"),
-                );
-                    ClientAuth::NoClientCert
-                }
-            }
+/// The server certificate chain from `cert` or `cert_file`.
+fn server_certs(v: &mut Diagnostics, t: &FileTlsConfig) -> Option<Vec<CertificateDer<'static>>> {
+    let (pos, what, pem) = pem_source(v, &t.cert, &t.cert_file, "cert", "the server certificate")?;
+    let certs: Result<Vec<CertificateDer<'static>>, _> =
+        CertificateDer::pem_slice_iter(&pem).collect();
+    match certs {
+        Ok(c) if !c.is_empty() => Some(c),
+        Ok(_) => {
+            v.issue(pos, format!("{what} holds no PEM `CERTIFICATE` block"));
+            None
         }
-    };
-    let auth_pos = t.client_auth_type.as_ref().map(at).unwrap_or((0, 0));
+        Err(e) => {
+            v.issue(
+                pos,
+                format!("{what} is not a readable PEM certificate: {e}"),
+            );
+            None
+        }
+    }
+}
 
-    let ca_given = set(&t.client_ca) || set(&t.client_ca_file);
-    let client_cas = if ca_given {
-        pem_source(
-            v,
-            &t.client_ca,
-            &t.client_ca_file,
-            "client_ca",
-            "the client CA",
-        )
-        .and_then(|(pos, what, pem)| {
-            let mut roots = RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                match cert
-                    .map_err(|e| e.to_string())
-                    .and_then(|c| roots.add(c).map_err(|e| e.to_string()))
-                {
-                    Ok(()) => {}
-                    Err(e) => {
-                        v.issue(pos, format!("{what} holds an unusable certificate: {e}"));
-                        return None;
-                    }
-                }
-            }
-            if roots.is_empty() {
-                v.issue(pos, format!("{what} holds no PEM `CERTIFICATE` block"));
-                return None;
-            }
-            Some((pos, Arc::new(roots)))
-        })
-    } else {
-        None
+/// The server private key from `key` or `key_file`.
+fn private_key(v: &mut Diagnostics, t: &FileTlsConfig) -> Option<PrivateKeyDer<'static>> {
+    let (pos, what, pem) = pem_source(v, &t.key, &t.key_file, "key", "the server private key")?;
+    match PrivateKeyDer::from_pem_slice(&pem) {
+        Ok(k) => Some(k),
+        // The key's text never goes into a message.
+        Err(e) => {
+            v.issue(
+                pos,
+                format!("{what} holds no readable PEM private key (PKCS#8, PKCS#1 or SEC1): {e}"),
+            );
+            None
+        }
+    }
+}
+
+/// `client_auth_type`; `NoClientCert` when not given (or not valid, with an issue).
+fn client_auth(v: &mut Diagnostics, t: &FileTlsConfig) -> ClientAuth {
+    let Some(s) = &t.client_auth_type else {
+        return ClientAuth::NoClientCert;
     };
-    match (&client_cas, client_auth) {
+    match s.value.trim() {
+        "" | "NoClientCert" => ClientAuth::NoClientCert,
+        "RequestClientCert" => ClientAuth::RequestClientCert,
+        // "RequireClientCert" is exporter-toolkit's old spelling.
+        "RequireAnyClientCert" | "RequireClientCert" => ClientAuth::RequireAnyClientCert,
+        "VerifyClientCertIfGiven" => ClientAuth::VerifyClientCertIfGiven,
+        "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerifyClientCert,
+        other => {
+            v.issue(
+                at(s),
+                format!("invalid client_auth_type `{other}`: expected one of {CLIENT_AUTH_TYPES}"),
+            );
+            ClientAuth::NoClientCert
+        }
+    }
+}
+
+/// The client CA certificates from `client_ca` or `client_ca_file`, with their position;
+/// `None` when neither is given or on errors.
+fn client_cas(v: &mut Diagnostics, t: &FileTlsConfig) -> Option<(Pos, Arc<RootCertStore>)> {
+    if !set(&t.client_ca) && !set(&t.client_ca_file) {
+        return None;
+    }
+    let (pos, what, pem) = pem_source(
+        v,
+        &t.client_ca,
+        &t.client_ca_file,
+        "client_ca",
+        "the client CA",
+    )?;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        if let Err(e) = cert
+            .map_err(|e| e.to_string())
+            .and_then(|c| roots.add(c).map_err(|e| e.to_string()))
+        {
+            v.issue(pos, format!("{what} holds an unusable certificate: {e}"));
+            return None;
+        }
+    }
+    if roots.is_empty() {
+        v.issue(pos, format!("{what} holds no PEM `CERTIFICATE` block"));
+        return None;
+    }
+    Some((pos, Arc::new(roots)))
+}
+
+/// A client CA needs a policy that uses it, and a verifying policy needs a client CA.
+fn check_client_policy(
+    v: &mut Diagnostics,
+    t: &FileTlsConfig,
+    client_auth: ClientAuth,
+    client_cas: Option<&(Pos, Arc<RootCertStore>)>,
+) {
+    let ca_given = set(&t.client_ca) || set(&t.client_ca_file);
+    match (client_cas, client_auth) {
         (Some((pos, _)), ClientAuth::NoClientCert) => v.issue(
             *pos,
             "a client CA is configured without a client auth policy: set client_auth_type (RequireAndVerifyClientCert to require verified client certificates)",
@@ -200,6 +264,7 @@ pub(super) fn build(v: &mut WebValidator, t: &FileTlsConfig) -> Option<TlsSettin
         (None, ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert)
             if !ca_given =>
         {
+            let auth_pos = t.client_auth_type.as_ref().map(at).unwrap_or((0, 0));
             v.issue(
                 auth_pos,
                 "this client_auth_type verifies client certificates: set client_ca_file (or client_ca) to the CA they must chain to",
@@ -207,40 +272,46 @@ pub(super) fn build(v: &mut WebValidator, t: &FileTlsConfig) -> Option<TlsSettin
         }
         _ => {}
     }
-    let allowed_sans = t
-        .client_allowed_sans
-        .as_ref()
-        .map(|s| (at(s), s.value.clone()));
-    if let Some((pos, _)) = &allowed_sans
-        && !matches!(
-            client_auth,
-            ClientAuth::RequireAnyClientCert | ClientAuth::RequireAndVerifyClientCert
-        )
-    {
+}
+
+/// `client_allowed_sans`, which only a policy that requires a certificate can check.
+fn allowed_sans(
+    v: &mut Diagnostics,
+    t: &FileTlsConfig,
+    client_auth: ClientAuth,
+) -> Option<Vec<String>> {
+    let s = t.client_allowed_sans.as_ref()?;
+    if !matches!(
+        client_auth,
+        ClientAuth::RequireAnyClientCert | ClientAuth::RequireAndVerifyClientCert
+    ) {
         v.issue(
-                *pos,
-                "client_allowed_sans requires client_auth_type to be one of RequireAnyClientCert or RequireAndVerifyClientCert",
-            );
+            at(s),
+            "client_allowed_sans requires client_auth_type to be one of RequireAnyClientCert or RequireAndVerifyClientCert",
+        );
     }
+    Some(s.value.clone())
+}
 
-    let versions = versions(v, t);
-    let provider = provider(v, t, versions.contains(&&rustls::version::TLS12));
-
-    if v.issues.len() != issues_before {
-        return None;
-    }
-    let (certs, key, provider) = (certs?, key?, Arc::new(provider));
-    let algorithms = provider.signature_verification_algorithms;
+/// The client certificate verifier of the policy (`None`: no client certificates),
+/// wrapped in the SAN check when `client_allowed_sans` is set. `Err` after an issue.
+fn verifier(
+    v: &mut Diagnostics,
+    client_auth: ClientAuth,
+    client_cas: Option<(Pos, Arc<RootCertStore>)>,
+    allowed_sans: Option<Vec<String>>,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Option<Arc<dyn ClientCertVerifier>>, ()> {
     let verifier: Option<Arc<dyn ClientCertVerifier>> = match client_auth {
         ClientAuth::NoClientCert => None,
         ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert => {
             Some(Arc::new(AnyClientCert {
                 mandatory: client_auth == ClientAuth::RequireAnyClientCert,
-                algorithms,
+                algorithms: provider.signature_verification_algorithms,
             }))
         }
         ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert => {
-            let (pos, roots) = client_cas?;
+            let (pos, roots) = client_cas.ok_or(())?;
             let builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
             let builder = if client_auth == ClientAuth::VerifyClientCertIfGiven {
                 builder.allow_unauthenticated()
@@ -254,20 +325,32 @@ pub(super) fn build(v: &mut WebValidator, t: &FileTlsConfig) -> Option<TlsSettin
                         pos,
                         format!("the client CA cannot verify client certificates: {e}"),
                     );
-                    return None;
+                    return Err(());
                 }
             }
         }
     };
-    let verifier = match (verifier, allowed_sans) {
-        (Some(inner), Some((_, allowed))) => {
+    Ok(match (verifier, allowed_sans) {
+        (Some(inner), Some(allowed)) => {
             Some(Arc::new(AllowedSans { inner, allowed }) as Arc<dyn ClientCertVerifier>)
         }
         (verifier, _) => verifier,
-    };
+    })
+}
 
+/// The server config from its parts: versions, client verifier, certificate and key,
+/// then ALPN and the suite order.
+fn server_config(
+    v: &mut Diagnostics,
+    t: &FileTlsConfig,
+    provider: Arc<CryptoProvider>,
+    versions: &[&'static SupportedProtocolVersion],
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Option<ServerConfig> {
     let builder =
-        match ServerConfig::builder_with_provider(provider).with_protocol_versions(&versions) {
+        match ServerConfig::builder_with_provider(provider).with_protocol_versions(versions) {
             Ok(b) => b,
             Err(e) => {
                 v.issue(
@@ -300,20 +383,18 @@ pub(super) fn build(v: &mut WebValidator, t: &FileTlsConfig) -> Option<TlsSettin
     // This server speaks HTTP/1.1 only (`http2` is accepted and ignored).
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(true);
-    Some(TlsSettings {
-        config: Arc::new(config),
-    })
+    Some(config)
 }
 
 /// Reads PEM text from the inline key or the file key (exactly one of them).
 /// Returns the position for messages, a description, and the text.
 fn pem_source(
-    v: &mut WebValidator,
+    v: &mut Diagnostics,
     inline: &Option<Spanned<String>>,
     file: &Option<Spanned<String>>,
     key: &str,
     what: &str,
-) -> Option<((u64, u64), String, Vec<u8>)> {
+) -> Option<(Pos, String, Vec<u8>)> {
     let inline = inline.as_ref().filter(|s| !s.value.trim().is_empty());
     let file = file.as_ref().filter(|s| !s.value.trim().is_empty());
     match (inline, file) {
@@ -349,7 +430,7 @@ fn pem_source(
     }
 }
 
-fn versions(v: &mut WebValidator, t: &FileTlsConfig) -> Vec<&'static SupportedProtocolVersion> {
+fn versions(v: &mut Diagnostics, t: &FileTlsConfig) -> Vec<&'static SupportedProtocolVersion> {
     // Ordinals: 0 = TLS10, 1 = TLS11, 2 = TLS12, 3 = TLS13.
     let mut parse = |s: &Option<Spanned<String>>, key: &str, default: u8| -> u8 {
         let Some(s) = s else { return default };
@@ -370,7 +451,7 @@ fn versions(v: &mut WebValidator, t: &FileTlsConfig) -> Vec<&'static SupportedPr
     let min = parse(&t.min_version, "min_version", 2);
     let max = parse(&t.max_version, "max_version", 3);
     if min < 2 {
-        v.notes.push(
+        v.note(
             "min_version below TLS12: TLS 1.0 and 1.1 are not offered, the minimum is TLS 1.2"
                 .to_string(),
         );
@@ -398,7 +479,7 @@ fn versions(v: &mut WebValidator, t: &FileTlsConfig) -> Vec<&'static SupportedPr
     out
 }
 
-fn provider(v: &mut WebValidator, t: &FileTlsConfig, tls12: bool) -> CryptoProvider {
+fn provider(v: &mut Diagnostics, t: &FileTlsConfig, tls12: bool) -> CryptoProvider {
     let mut provider = ring::default_provider();
     if let Some(names) = &t.cipher_suites {
         let mut tls12_suites = Vec::new();
@@ -409,7 +490,7 @@ fn provider(v: &mut WebValidator, t: &FileTlsConfig, tls12: bool) -> CryptoProvi
             } else if TLS13_SUITE_NAMES.contains(&name) {
                 // As in Go: TLS 1.3 suites are always on.
             } else if NOT_OFFERED_SUITES.contains(&name) {
-                v.notes.push(format!(
+                v.note(format!(
                     "cipher suite {name} is not offered (no CBC or RSA key exchange); skipped"
                 ));
             } else {
@@ -447,9 +528,7 @@ fn provider(v: &mut WebValidator, t: &FileTlsConfig, tls12: bool) -> CryptoProvi
                 "X25519" => groups.push(ring::kx_group::X25519),
                 "CurveP256" => groups.push(ring::kx_group::SECP256R1),
                 "CurveP384" => groups.push(ring::kx_group::SECP384R1),
-                "CurveP521" => v
-                    .notes
-                    .push("curve CurveP521 is not offered; skipped".to_string()),
+                "CurveP521" => v.note("curve CurveP521 is not offered; skipped".to_string()),
                 other => v.issue(
                     at(s),
                     format!("unknown curve `{other}`: expected one of X25519, CurveP256, CurveP384, CurveP521"),
@@ -465,248 +544,4 @@ fn provider(v: &mut WebValidator, t: &FileTlsConfig, tls12: bool) -> CryptoProvi
         }
     }
     provider
-}
-
-/// `RequestClientCert` and `RequireAnyClientCert`: ask for a certificate, accept any
-/// (the handshake signature is still checked, so the client holds the key).
-#[derive(Debug)]
-struct AnyClientCert {
-    mandatory: bool,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ClientCertVerifier for AnyClientCert {
-    fn client_auth_mandatory(&self) -> bool {
-        self.mandatory
-    }
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-    fn verify_client_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        Ok(ClientCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// `client_allowed_sans`: after the policy's own checks, the client certificate must
-/// carry one of the allowed subject alternative names (exact match, as in Go).
-#[derive(Debug)]
-struct AllowedSans {
-    inner: Arc<dyn ClientCertVerifier>,
-    allowed: Vec<String>,
-}
-
-impl ClientCertVerifier for AllowedSans {
-    fn offer_client_auth(&self) -> bool {
-        self.inner.offer_client_auth()
-    }
-    fn client_auth_mandatory(&self) -> bool {
-        self.inner.client_auth_mandatory()
-    }
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
-    }
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self
-            .inner
-            .verify_client_cert(end_entity, intermediates, now)?;
-        let sans = subject_alt_names(end_entity).unwrap_or_default();
-        if sans.iter().any(|s| self.allowed.contains(s)) {
-            Ok(verified)
-        } else {
-            Err(rustls::Error::General(format!(
-                "the client certificate has none of the allowed SANs (it has: {})",
-                sans.join(", ")
-            )))
-        }
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// One DER element: (tag, contents, rest). `None` on anything malformed.
-fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &rest[..len], &rest[len..]))
-}
-
-/// The subject alternative names of a certificate as Go prints them: DNS names, e-mail
-/// addresses, IP addresses and URIs. `None` when the certificate cannot be read.
-pub fn subject_alt_names(cert: &[u8]) -> Option<Vec<String>> {
-    const SEQUENCE: u8 = 0x30;
-    const EXTENSIONS: u8 = 0xa3;
-    const SAN_OID: [u8; 3] = [0x55, 0x1d, 0x11];
-    let (tag, certificate, _) = der(cert)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, mut tbs, _) = der(certificate)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let mut names = Vec::new();
-    while !tbs.is_empty() {
-        let (tag, contents, rest) = der(tbs)?;
-        tbs = rest;
-        if tag != EXTENSIONS {
-            continue;
-        }
-        let (_, mut extensions, _) = der(contents)?;
-        while !extensions.is_empty() {
-            let (_, mut extension, rest) = der(extensions)?;
-            extensions = rest;
-            let (_, oid, after) = der(extension)?;
-            extension = after;
-            if oid != SAN_OID {
-                continue;
-            }
-            // Skip the optional `critical` BOOLEAN; the OCTET STRING holds GeneralNames.
-            let (mut tag, mut value, mut after) = der(extension)?;
-            if tag == 0x01 {
-                (tag, value, after) = der(after)?;
-            }
-            let _ = after;
-            if tag != 0x04 {
-                return None;
-            }
-            let (_, mut general_names, _) = der(value)?;
-            while !general_names.is_empty() {
-                let (tag, v, rest) = der(general_names)?;
-                general_names = rest;
-                match tag {
-                    // rfc822Name, dNSName, uniformResourceIdentifier (IA5 strings).
-                    0x81 | 0x82 | 0x86 => names.push(String::from_utf8_lossy(v).into_owned()),
-                    // iPAddress.
-                    0x87 => {
-                        if let Ok(b) = <[u8; 4]>::try_from(v) {
-                            names.push(std::net::Ipv4Addr::from(b).to_string());
-                        } else if let Ok(b) = <[u8; 16]>::try_from(v) {
-                            let ip = std::net::Ipv6Addr::from(b);
-                            names.push(match ip.to_ipv4_mapped() {
-                                Some(v4) => v4.to_string(),
-                                None => ip.to_string(),
-                            });
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-    Some(names)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_every_kind_of_san_like_go() {
-        let mut params = rcgen::CertificateParams::new(vec![
-            "prometheus.example".to_string(),
-            "10.0.0.7".to_string(),
-            "::1".to_string(),
-        ])
-        .expect("params");
-        params.subject_alt_names.push(rcgen::SanType::Rfc822Name(
-            "ops@example.com".try_into().expect("ia5"),
-        ));
-        params.subject_alt_names.push(rcgen::SanType::URI(
-            "spiffe://example/prometheus".try_into().expect("ia5"),
-        ));
-        let key = rcgen::KeyPair::generate().expect("key");
-        let cert = params.self_signed(&key).expect("cert");
-        let sans = subject_alt_names(cert.der()).expect("readable");
-        assert_eq!(
-            sans,
-            [
-                "prometheus.example",
-                "10.0.0.7",
-                "::1",
-                "ops@example.com",
-                "spiffe://example/prometheus"
-            ]
-        );
-    }
-
-    #[test]
-    fn malformed_certificates_do_not_panic() {
-        let key = rcgen::KeyPair::generate().expect("key");
-        let cert = rcgen::CertificateParams::new(vec!["a.example".to_string()])
-            .expect("params")
-            .self_signed(&key)
-            .expect("cert");
-        let der = cert.der().to_vec();
-        for cut in 0..der.len() {
-            let _ = subject_alt_names(&der[..cut]);
-        }
-        let mut flipped = der.clone();
-        for i in 0..flipped.len() {
-            flipped[i] ^= 0xff;
-            let _ = subject_alt_names(&flipped);
-            flipped[i] ^= 0xff;
-        }
-        assert_eq!(subject_alt_names(&[]), None);
-    }
 }

@@ -36,7 +36,7 @@ fn sdk_date(t: OffsetDateTime) -> String {
 
 /// One AK/SK request: what is signed, and (for tampering tests) what is sent instead.
 #[derive(Clone)]
-struct SignedRequest {
+pub(super) struct SignedRequest {
     method: Method,
     /// Raw path segments, encoded here.
     segments: Vec<String>,
@@ -62,7 +62,7 @@ struct SignedRequest {
 }
 
 impl SignedRequest {
-    fn get(path: &str) -> SignedRequest {
+    pub(super) fn get(path: &str) -> SignedRequest {
         SignedRequest {
             method: Method::GET,
             segments: path
@@ -86,7 +86,7 @@ impl SignedRequest {
         }
     }
 
-    fn post(path: &str, body: &str) -> SignedRequest {
+    pub(super) fn post(path: &str, body: &str) -> SignedRequest {
         SignedRequest {
             method: Method::POST,
             body: body.as_bytes().to_vec(),
@@ -94,23 +94,23 @@ impl SignedRequest {
         }
     }
 
-    fn query(mut self, k: &str, v: &str) -> Self {
+    pub(super) fn query(mut self, k: &str, v: &str) -> Self {
         self.query.push((k.to_owned(), v.to_owned()));
         self
     }
 
-    fn keys(mut self, ak: &str, sk: &str) -> Self {
+    pub(super) fn keys(mut self, ak: &str, sk: &str) -> Self {
         self.access_key = ak.to_owned();
         self.secret_key = sk.to_owned();
         self
     }
 
-    fn signed_header(mut self, name: &str, value: &str) -> Self {
+    pub(super) fn signed_header(mut self, name: &str, value: &str) -> Self {
         self.signed_extra.push((name.to_owned(), value.to_owned()));
         self
     }
 
-    fn unsigned_header(mut self, name: &str, value: &str) -> Self {
+    pub(super) fn unsigned_header(mut self, name: &str, value: &str) -> Self {
         self.unsigned_extra
             .push((name.to_owned(), value.to_owned()));
         self
@@ -158,7 +158,7 @@ impl SignedRequest {
         (signed_headers, hex::encode(mac.finalize().into_bytes()))
     }
 
-    async fn send(&self, sim: &Simulator) -> Answer {
+    pub(super) async fn send(&self, sim: &Simulator) -> Answer {
         let host = sim.local_addr().to_string();
         let (signed_headers, signature) = self.sign(&host);
         let segments = self.send_segments.as_ref().unwrap_or(&self.segments);
@@ -197,12 +197,12 @@ impl SignedRequest {
     }
 }
 
-fn error_msg(answer: &Answer) -> String {
+pub(super) fn error_msg(answer: &Answer) -> String {
     answer.json()["error_msg"].as_str().unwrap_or("").to_owned()
 }
 
 /// Asserts a 401 `APIG.0301` whose message contains `needle`.
-fn assert_refused(answer: &Answer, needle: &str, case: &str) {
+pub(super) fn assert_refused(answer: &Answer, needle: &str, case: &str) {
     assert_eq!(answer.status, 401, "{case}: {}", answer.text);
     assert_eq!(answer.error_code(), "APIG.0301", "{case}: {}", answer.text);
     let msg = error_msg(answer);

@@ -6,23 +6,16 @@
 //! public SDK test vectors pin this byte for byte (see the tests).
 
 use hmac::{Hmac, Mac};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
 
 /// The algorithm name in the string to sign and the `Authorization` header.
 pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
 
-/// Everything but `A-Za-z0-9-_.~` is escaped (upper-case hex), as the SDKs do.
-const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// Percent-encodes one path segment, query key or query value.
-pub fn encode(s: &str) -> String {
-    utf8_percent_encode(s, ESCAPE).to_string()
-}
+/// Percent-encodes one path segment, query key or query value: everything but
+/// `A-Za-z0-9-_.~` is escaped (upper-case hex), as the SDKs do. The transport's encoder,
+/// so that what is sent and what is signed cannot differ.
+pub use crate::upstream::transport::encode_component as encode;
 
 /// What gets signed, independent of any HTTP library.
 #[derive(Clone, Debug)]

@@ -18,7 +18,7 @@ use crate::model::api::Service;
 use crate::model::outcome::{ErrorCode, PollError};
 use crate::upstream::backoff::{Backoff, Jitter};
 use crate::upstream::decode::value::parse_timestamp;
-use crate::upstream::transport::Transport;
+use crate::upstream::transport::{Transport, UpstreamResponse};
 
 /// After a failed token request: 5 s, doubling per failure up to 5 minutes, +-20%.
 pub const FAILURE_BACKOFF: Backoff = Backoff {
@@ -178,6 +178,17 @@ async fn request_token(
     transport: &Transport,
     login: &IamLogin<'_>,
 ) -> Result<(Secret, Duration), PollError> {
+    let req = token_request(login)?;
+    let response = transport
+        .send(Service::Iam, req)
+        .await
+        .map_err(|e| explain_failure(login, e))?;
+    let token = subject_token(transport, &response)?;
+    Ok((token, token_lifetime(&response.body)))
+}
+
+/// The token request: a project-scoped password identity as JSON, with the login's timeout.
+fn token_request(login: &IamLogin<'_>) -> Result<reqwest::Request, PollError> {
     let body = serde_json::json!({
         "auth": {
             "identity": {
@@ -204,20 +215,27 @@ async fn request_token(
         reqwest::header::HeaderValue::from_static("application/json;charset=utf8"),
     );
     *req.body_mut() = Some(body.to_string().into());
-    let response = transport.send(Service::Iam, req).await.map_err(|mut e| {
-        e.message = if e.status.is_some() {
-            format!(
-                "IAM refused a token for user `{}` in domain `{}`: {}",
-                login.username, login.domain, e.message
-            )
-        } else {
-            format!(
-                "IAM token request to {} failed: {}",
-                login.endpoint, e.message
-            )
-        };
-        e
-    })?;
+    Ok(req)
+}
+
+/// Says who was refused (IAM answered) or where the request went (it did not).
+fn explain_failure(login: &IamLogin<'_>, mut e: PollError) -> PollError {
+    e.message = if e.status.is_some() {
+        format!(
+            "IAM refused a token for user `{}` in domain `{}`: {}",
+            login.username, login.domain, e.message
+        )
+    } else {
+        format!(
+            "IAM token request to {} failed: {}",
+            login.endpoint, e.message
+        )
+    };
+    e
+}
+
+/// The token from `X-Subject-Token`; without one the answer counts as a decode error.
+fn subject_token(transport: &Transport, response: &UpstreamResponse) -> Result<Secret, PollError> {
     let token = response
         .headers
         .get("x-subject-token")
@@ -231,10 +249,16 @@ async fn request_token(
             code: ErrorCode::Decode,
             status: Some(response.status),
             message: "IAM answered without an X-Subject-Token header".into(),
-            request_id: response.request_id,
+            request_id: response.request_id.clone(),
         });
     };
-    let expires_at = serde_json::from_slice::<serde_json::Value>(&response.body)
+    Ok(Secret::new(token.to_string()))
+}
+
+/// How long the token has left, from `token.expires_at` in the body; IAM's documented 24
+/// hours when that cannot be read.
+fn token_lifetime(body: &[u8]) -> Duration {
+    let expires_at = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
             v.pointer("/token/expires_at")
@@ -242,7 +266,7 @@ async fn request_token(
                 .map(str::to_string)
         })
         .and_then(|s| parse_timestamp(&s).ok());
-    let lifetime = match expires_at {
+    match expires_at {
         Some(at) => {
             let now = SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
@@ -252,6 +276,5 @@ async fn request_token(
         }
         // No readable expiry: assume IAM's documented 24 hours.
         None => Duration::from_secs(24 * 3600),
-    };
-    Ok((Secret::new(token.to_string()), lifetime))
+    }
 }

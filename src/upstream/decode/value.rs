@@ -69,7 +69,7 @@ fn strip_quirks(s: &str) -> &str {
 }
 
 /// The JSON type of `v`, phrased for an error message.
-fn json_type(v: &Value) -> &'static str {
+pub(crate) fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -97,7 +97,7 @@ pub fn parse_number(v: &Value) -> Result<f64, ValueErrorKind> {
         Value::Null => Err(ValueErrorKind::Null),
         other => Err(ValueErrorKind::WrongType {
             expected: "a number",
-            found: json_type(other),
+            found: json_kind(other),
         }),
     }
 }
@@ -312,7 +312,7 @@ pub fn parse_timestamp_value(v: &Value) -> Result<f64, ValueErrorKind> {
         Value::Null => Err(ValueErrorKind::Null),
         other => Err(ValueErrorKind::WrongType {
             expected: "a timestamp",
-            found: json_type(other),
+            found: json_kind(other),
         }),
     }
 }
@@ -509,6 +509,7 @@ fn parse_zone(c: &mut Cursor<'_>) -> Result<Option<UtcOffset>, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     /// 2020-09-20T00:00:00Z, the reset time in the seed examples.
@@ -787,36 +788,23 @@ mod tests {
         );
     }
 
-    /// A tiny deterministic generator (xorshift), so the property tests need no new crate
-    /// and every failure is reproducible.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-
-        fn string(&mut self, alphabet: &[char], max_len: usize) -> String {
-            let len = self.below(max_len + 1);
-            (0..len)
-                .map(|_| alphabet[self.below(alphabet.len())])
-                .collect()
-        }
+    /// One edit of a timestamp: what to do, where (modulo the length at that point), and
+    /// which character of the alphabet.
+    fn timestamp_edit() -> impl Strategy<Value = (u8, usize, usize)> {
+        (0..3u8, any::<usize>(), 0..TIMESTAMP_ALPHABET.len())
     }
 
-    #[test]
-    fn generated_strings_never_panic_and_keep_invariants() {
-        let alphabet: Vec<char> = "0123456789,, ..+-eExaZT:inf".chars().collect();
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        for _ in 0..5_000 {
-            let s = rng.string(&alphabet, 12);
+    /// Characters the timestamp mutations insert.
+    const TIMESTAMP_ALPHABET: &[char] = &[
+        '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '-', '+', ':', '.', ' ', 'T', 'Z', 'z',
+        'm', '=', 'C', 'S', 'T', 'é',
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+        #[test]
+        fn generated_strings_never_panic_and_keep_invariants(s in "[0-9,. +\\-eExaZT:inf]{0,12}") {
             if let Ok(f) = parse_number_str(&s) {
                 assert!(f.is_finite(), "{s:?} gave {f}");
             }
@@ -847,24 +835,23 @@ mod tests {
                 );
             }
         }
-    }
 
-    #[test]
-    fn mutated_timestamps_never_panic() {
-        let seeds = [
-            "2020-09-20 00:00:00 +0000 +0000",
-            "2020-09-19T15:27:47.60571141+08:00",
-            "2020-09-20 08:00:00.123 +0800 CST m=+0.1",
-        ];
-        let alphabet: Vec<char> = "0123456789-+:. TZzm=CSTé".chars().collect();
-        let mut rng = Rng(42);
-        for _ in 0..5_000 {
-            let mut chars: Vec<char> = seeds[rng.below(seeds.len())].chars().collect();
-            for _ in 0..=rng.below(3) {
-                let at = rng.below(chars.len() + 1);
-                match rng.below(3) {
-                    0 if at < chars.len() => chars[at] = alphabet[rng.below(alphabet.len())],
-                    1 => chars.insert(at, alphabet[rng.below(alphabet.len())]),
+        #[test]
+        fn mutated_timestamps_never_panic(
+            seed in prop::sample::select(&[
+                "2020-09-20 00:00:00 +0000 +0000",
+                "2020-09-19T15:27:47.60571141+08:00",
+                "2020-09-20 08:00:00.123 +0800 CST m=+0.1",
+            ][..]),
+            edits in proptest::collection::vec(timestamp_edit(), 1..=3),
+        ) {
+            let mut chars: Vec<char> = seed.chars().collect();
+            for (kind, at, c) in edits {
+                let at = at % (chars.len() + 1);
+                let c = TIMESTAMP_ALPHABET[c];
+                match kind {
+                    0 if at < chars.len() => chars[at] = c,
+                    1 => chars.insert(at, c),
                     _ => chars.truncate(at),
                 }
             }

@@ -1,0 +1,173 @@
+//! The exporter daemon, step by step: web config and limits, listeners, the one line for
+//! the user, polling, reload, and the server until SIGTERM.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use super::reload::Reloader;
+use super::setup::{Loaded, Pipeline, shutdown_signal};
+use crate::cli::Cli;
+use crate::persistence::Persistence;
+use crate::scheduler::Scheduler;
+use crate::server::web::WebState;
+use crate::server::{self, AppState, ServerLimits};
+
+/// How long in-flight requests may take after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How often the exposition is re-rendered from the snapshot.
+const RENDER_EVERY: Duration = Duration::from_millis(100);
+
+/// Runs the exporter until SIGTERM or Ctrl-C.
+pub(super) async fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
+    match start_and_serve(cli, loaded).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+/// Every step; a failing one has printed why and gives the exit code.
+async fn start_and_serve(cli: &Cli, loaded: Loaded) -> Result<(), ExitCode> {
+    let pipeline = Pipeline::new(&loaded.config)?;
+    let persistence = restore(cli, &pipeline, &loaded).await?;
+    // TLS, basic auth and headers; a bad file stops the start, naming file:line:column.
+    let web = WebState::load(cli.web_config_file.clone())
+        .await
+        .map(Arc::new)
+        .map_err(fail)?;
+    let limits = ServerLimits::from_env().map_err(fail)?;
+    let listeners = bind_all(cli, &web).await?;
+    announce(cli, &web, &listeners);
+
+    tokio::spawn(pipeline.exposition.clone().run(
+        pipeline.snapshot.clone(),
+        pipeline.counters.clone(),
+        RENDER_EVERY,
+    ));
+    let scheduler = Arc::new(Scheduler::new(
+        pipeline.client.clone(),
+        pipeline.snapshot.clone(),
+    ));
+    scheduler.apply(&loaded.targets);
+    tracing::info!(targets = loaded.targets.len(), shard = %cli.shard, "polling started");
+
+    let reloader = Arc::new(Reloader::new(
+        (!cli.demo()).then(|| cli.config_file.clone()),
+        web.clone(),
+        cli.shard,
+        scheduler.clone(),
+        pipeline.snapshot.clone(),
+        loaded.config.clone(),
+    ));
+    reloader.spawn_on_sighup();
+
+    let state = app_state(cli, &pipeline, web, limits, &reloader);
+    server::serve(listeners, state, shutdown_signal(), SHUTDOWN_GRACE).await;
+    scheduler.stop();
+    if let Some(p) = persistence {
+        p.finish().await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// With `--persistence.file`: the saved state into the snapshot before anything listens or
+/// polls (so it is served, and counts for readiness, at once), and the periodic writer.
+/// An unwritable path stops the start.
+async fn restore(
+    cli: &Cli,
+    pipeline: &Pipeline,
+    loaded: &Loaded,
+) -> Result<Option<Arc<Persistence>>, ExitCode> {
+    let Some(path) = &cli.persistence_file else {
+        return Ok(None);
+    };
+    pipeline.snapshot.set_targets(&loaded.targets);
+    Persistence::start(
+        path.clone(),
+        cli.persistence_interval,
+        pipeline.snapshot.clone(),
+        &loaded.targets,
+    )
+    .await
+    .map(Some)
+    .map_err(fail)
+}
+
+/// Prints a start-up error; the exit code is failure.
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("{e}");
+    ExitCode::FAILURE
+}
+
+/// Binds every `--web.listen-address`, logging each; the first that fails stops the start.
+async fn bind_all(cli: &Cli, web: &WebState) -> Result<Vec<TcpListener>, ExitCode> {
+    let mut listeners = Vec::new();
+    for addr in &cli.listen_addresses {
+        match server::bind(addr).await {
+            Ok(l) => {
+                let local = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                tracing::info!(address = %local, web = %web.current().describe(), "listening");
+                listeners.push(l);
+            }
+            Err(e) => {
+                eprintln!("cannot listen on {addr}: {e}");
+                return Err(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(listeners)
+}
+
+/// The one line a new user needs: where to look (the first listener's URL).
+fn announce(cli: &Cli, web: &WebState, listeners: &[TcpListener]) {
+    let Some(a) = listeners.first().and_then(|l| l.local_addr().ok()) else {
+        return;
+    };
+    let scheme = if web.current().tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = if a.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        a.ip().to_string()
+    };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    eprintln!(
+        "huaweicloud-quota-exporter {} serving on {scheme}://{host}:{}/ (metrics at {})",
+        env!("CARGO_PKG_VERSION"),
+        a.port(),
+        cli.telemetry_path
+    );
+}
+
+/// What the HTTP handlers read; the reload route only with `--web.enable-lifecycle`.
+fn app_state(
+    cli: &Cli,
+    pipeline: &Pipeline,
+    web: Arc<WebState>,
+    limits: ServerLimits,
+    reloader: &Arc<Reloader>,
+) -> Arc<AppState> {
+    let mut state = AppState::new(
+        pipeline.snapshot.clone(),
+        pipeline.exposition.clone(),
+        cli.telemetry_path.clone(),
+    );
+    // AppState belongs to server/: until it has setters, its fields are set here only.
+    state.web = web;
+    state.limits = limits;
+    if cli.enable_lifecycle {
+        state.reload = Some(reloader.hook());
+    }
+    Arc::new(state)
+}

@@ -1,0 +1,228 @@
+//! The config file as written: serde schema structs that know every key
+//! (`deny_unknown_fields`) and keep the spans of the values messages point at. The
+//! validator (`validate.rs`) turns them into the resolved types of `config`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+
+use super::units::{ByteSize, ConfigDuration};
+
+/// Which client quotas of a ROMA Connect instance to poll.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum AppQuotaSelection {
+    /// List every client quota of the instance (paged list call). The default.
+    #[default]
+    Discover,
+    /// Fetch exactly these client quota ids (one detail call each).
+    Ids(Vec<String>),
+    /// Do not poll client quotas.
+    None,
+}
+
+impl<'de> Deserialize<'de> for AppQuotaSelection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AppQuotaSelection;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`discover`, `none`, or a list of client quota ids")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<AppQuotaSelection, E> {
+                match s.trim() {
+                    "discover" => Ok(AppQuotaSelection::Discover),
+                    "none" => Ok(AppQuotaSelection::None),
+                    other => Err(E::custom(format!(
+                        "invalid app_quotas `{other}`: expected `discover`, `none`, or a list of client quota ids"
+                    ))),
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<AppQuotaSelection, A::Error> {
+                let mut ids = Vec::new();
+                while let Some(id) = seq.next_element::<String>()? {
+                    let id = id.trim().to_string();
+                    if id.is_empty() {
+                        return Err(de::Error::custom("an app quota id must not be empty"));
+                    }
+                    if ids.contains(&id) {
+                        return Err(de::Error::custom(format!(
+                            "app quota id `{id}` is listed twice"
+                        )));
+                    }
+                    ids.push(id);
+                }
+                Ok(AppQuotaSelection::Ids(ids))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Poll settings; every key may be set under `defaults` and overridden per project.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    /// How often each target is polled (jittered by up to 10%). Default `5m`.
+    pub interval: Option<ConfigDuration>,
+    /// Time limit of one HTTP request. Default `10s`.
+    pub timeout: Option<ConfigDuration>,
+    /// A series whose last good poll is older than this is dropped. Default `30m`.
+    pub max_staleness: Option<ConfigDuration>,
+}
+
+/// The `defaults:` block: poll settings plus the process-wide limits.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDefaults {
+    /// How often each target is polled (jittered). Default `5m`.
+    pub interval: Option<ConfigDuration>,
+    /// Time limit of one HTTP request. Default `10s`.
+    pub timeout: Option<ConfigDuration>,
+    /// A series whose last good poll is older than this is dropped. Default `30m`.
+    pub max_staleness: Option<ConfigDuration>,
+    /// Upstream requests in flight at once, whole process. Default 16.
+    pub concurrency: Option<Spanned<u32>>,
+    /// Requests per second per API host (token bucket). Default 5.
+    pub rate_limit: Option<Spanned<f64>>,
+    /// Retries of a failed request (connection errors, timeouts, 5xx, 429, malformed
+    /// bodies), with exponential back-off and full jitter. Default 2; at most 10.
+    pub retries: Option<Spanned<u32>>,
+    /// Largest upstream response body read; larger ones fail with `body_too_large`
+    /// without being read whole. Default `8MiB`.
+    pub max_response_size: Option<Spanned<ByteSize>>,
+}
+
+/// A credential as written: the keys decide its kind (token, AK/SK or IAM password).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCredential {
+    /// Static `X-Auth-Token` (short-lived; tests and debugging).
+    pub token: Option<Spanned<String>>,
+    /// File holding the static token.
+    pub token_file: Option<Spanned<String>>,
+    /// AK/SK: the access key id.
+    pub access_key: Option<Spanned<String>>,
+    /// AK/SK: the secret key.
+    pub secret_key: Option<Spanned<String>>,
+    /// AK/SK: file holding the secret key.
+    pub secret_key_file: Option<Spanned<String>>,
+    /// AK/SK: security token of temporary credentials.
+    pub security_token: Option<Spanned<String>>,
+    /// AK/SK: file holding the security token.
+    pub security_token_file: Option<Spanned<String>>,
+    /// IAM password: the IAM endpoint, for example `https://iam.eu-de.otc.t-systems.com/v3`.
+    pub iam_endpoint: Option<Spanned<String>>,
+    /// IAM password: the account (domain) name.
+    pub domain: Option<Spanned<String>>,
+    /// IAM password: the IAM user name.
+    pub username: Option<Spanned<String>>,
+    /// IAM password: the password.
+    pub password: Option<Spanned<String>>,
+    /// IAM password: file holding the password.
+    pub password_file: Option<Spanned<String>>,
+}
+
+/// Per-project endpoint overrides; unset ones are derived from `region`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEndpoints {
+    /// ROMA Connect API endpoint.
+    pub roma: Option<Spanned<String>>,
+    /// EventGrid API endpoint.
+    pub eventgrid: Option<Spanned<String>>,
+    /// GaussDB for MySQL API endpoint.
+    pub gaussdb_mysql: Option<Spanned<String>>,
+    /// IAM endpoint (used by IAM password credentials).
+    pub iam: Option<Spanned<String>>,
+}
+
+/// One ROMA Connect instance.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRomaInstance {
+    /// The instance id.
+    pub id: Spanned<String>,
+    /// Client quotas: `discover` (default), `none`, or a list of ids.
+    #[serde(default)]
+    pub app_quotas: AppQuotaSelection,
+    /// Poll the custom backend quota (`livedata-quota`). Default true.
+    #[serde(default = "default_true")]
+    pub livedata: bool,
+}
+
+/// serde's default of `livedata`.
+fn default_true() -> bool {
+    true
+}
+
+/// The `roma:` block of a project.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRoma {
+    /// Instances to poll.
+    #[serde(default)]
+    pub instances: Vec<FileRomaInstance>,
+}
+
+/// The `eventgrid:` block of a project; present means enabled.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEventgrid {
+    /// Only these quota types (for example `[CHANNEL, SOURCE]`); default all.
+    #[serde(default)]
+    pub types: Vec<Spanned<String>>,
+}
+
+/// The `gaussdb_mysql:` block of a project; present means enabled.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileGaussdb {}
+
+/// One project as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileProject {
+    /// Project id (32 hex characters on Huawei Cloud and OTC).
+    pub id: Spanned<String>,
+    /// Optional display name, shown in the info metric and the landing page.
+    pub name: Option<String>,
+    /// Region, for example `cn-north-4` or `eu-de`; derives the endpoints.
+    pub region: Option<Spanned<String>>,
+    /// Name of an entry under `credentials`.
+    pub credentials: Spanned<String>,
+    /// Endpoint overrides.
+    #[serde(default)]
+    pub endpoints: FileEndpoints,
+    /// ROMA Connect instances.
+    pub roma: Option<FileRoma>,
+    /// EventGrid tenant quotas.
+    pub eventgrid: Option<FileEventgrid>,
+    /// GaussDB for MySQL tenant quotas.
+    pub gaussdb_mysql: Option<FileGaussdb>,
+    /// Overrides of `defaults.interval`.
+    pub interval: Option<ConfigDuration>,
+    /// Overrides of `defaults.timeout`.
+    pub timeout: Option<ConfigDuration>,
+    /// Overrides of `defaults.max_staleness`.
+    pub max_staleness: Option<ConfigDuration>,
+}
+
+/// The whole file as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Settings every project inherits.
+    #[serde(default)]
+    pub defaults: FileDefaults,
+    /// Named credentials, referenced by projects.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, FileCredential>,
+    /// The projects to poll.
+    pub projects: Spanned<Vec<FileProject>>,
+}

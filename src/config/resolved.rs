@@ -1,0 +1,149 @@
+//! The validated configuration: what every later step reads (credentials, projects,
+//! endpoints, poll settings, process-wide limits and their defaults).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::file::AppQuotaSelection;
+use super::secrets::Secret;
+
+/// How a request is authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// A static `X-Auth-Token`.
+    Token {
+        /// The token.
+        token: Secret,
+    },
+    /// AK/SK request signing (`SDK-HMAC-SHA256`).
+    AkSk {
+        /// Access key id (not secret on its own, but shown only in part).
+        access_key: String,
+        /// Secret key.
+        secret_key: Secret,
+        /// Security token of temporary credentials.
+        security_token: Option<Secret>,
+    },
+    /// IAM user and password; a token per project is requested from IAM.
+    IamPassword {
+        /// IAM endpoint (`.../v3`).
+        iam_endpoint: String,
+        /// Account (domain) name.
+        domain: String,
+        /// IAM user name.
+        username: String,
+        /// Password.
+        password: Secret,
+    },
+}
+
+impl Credential {
+    /// Short kind name for `--config.check` and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Credential::Token { .. } => "token",
+            Credential::AkSk { .. } => "aksk",
+            Credential::IamPassword { .. } => "iam_password",
+        }
+    }
+}
+
+/// A named credential after validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedCredential {
+    /// Its key under `credentials:`.
+    pub name: String,
+    /// What it is.
+    pub credential: Credential,
+}
+
+/// Poll settings after defaults and overrides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PollSettings {
+    /// Poll interval.
+    pub interval: Duration,
+    /// One request's time limit.
+    pub timeout: Duration,
+    /// Age after which a failing target's series are dropped.
+    pub max_staleness: Duration,
+}
+
+/// Resolved API endpoints of a project (base URLs without a trailing slash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    /// ROMA Connect.
+    pub roma: String,
+    /// EventGrid.
+    pub eventgrid: String,
+    /// GaussDB for MySQL.
+    pub gaussdb_mysql: String,
+    /// IAM (`.../v3`).
+    pub iam: String,
+}
+
+/// A ROMA instance after validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RomaInstance {
+    /// Instance id.
+    pub id: String,
+    /// Which client quotas to poll.
+    pub app_quotas: AppQuotaSelection,
+    /// Whether to poll the livedata quota.
+    pub livedata: bool,
+}
+
+/// A project after validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Project {
+    /// Project id.
+    pub id: String,
+    /// Display name (empty when not given).
+    pub name: String,
+    /// Region (empty when not given).
+    pub region: String,
+    /// Its credential.
+    pub credential: Arc<NamedCredential>,
+    /// Its endpoints.
+    pub endpoints: Endpoints,
+    /// ROMA instances.
+    pub roma_instances: Vec<RomaInstance>,
+    /// EventGrid enabled, with optional type filter (upper-case).
+    pub eventgrid: Option<Vec<String>>,
+    /// GaussDB for MySQL enabled.
+    pub gaussdb_mysql: bool,
+    /// Poll settings.
+    pub settings: PollSettings,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file it came from.
+    pub source: PathBuf,
+    /// Upstream requests in flight at once.
+    pub concurrency: u32,
+    /// Requests per second per API host.
+    pub rate_limit: f64,
+    /// Retries of a retryable failure.
+    pub retries: u32,
+    /// Largest upstream response body.
+    pub max_response_bytes: usize,
+    /// The projects.
+    pub projects: Vec<Project>,
+}
+
+/// Default poll interval.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+/// Default request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default staleness bound (or three intervals, when that is longer).
+pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(1800);
+/// Default global concurrency.
+pub const DEFAULT_CONCURRENCY: u32 = 16;
+/// Default per-host rate limit.
+pub const DEFAULT_RATE_LIMIT: f64 = 5.0;
+/// Default retries per request.
+pub const DEFAULT_RETRIES: u32 = 2;
+/// Default response body limit.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 << 20;

@@ -1,0 +1,190 @@
+//! What every handler reads: the shared state, the server's limits, the response body
+//! type and the paths of the fixed routes.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+
+use super::status::StatusCache;
+use super::web::WebState;
+use crate::exposition::Exposition;
+use crate::store::Snapshot;
+
+/// Largest request head (request line and headers); larger ones get 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Largest request body a client may announce; none is read, larger ones get 413.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024;
+/// Environment variable that overrides [`ServerLimits::header_read_timeout`]
+/// (humantime: `10s`, `500ms`); for tests and unusual networks.
+pub const HEADER_READ_TIMEOUT_ENV: &str = "HWC_QUOTA_HEADER_READ_TIMEOUT";
+/// Path of the JSON status.
+pub const STATUS_PATH: &str = "/api/v1/status";
+/// Path of the reload endpoint.
+pub const RELOAD_PATH: &str = "/-/reload";
+
+/// Connection limits of the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Time for the TLS handshake and for each request head, including the wait for the
+    /// next request on a keep-alive connection: idle connections close after this.
+    pub header_read_timeout: Duration,
+    /// A response write that makes no progress for this long closes the connection.
+    pub write_stall_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_read_timeout: Duration::from_secs(10),
+            write_stall_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+        }
+    }
+}
+
+impl ServerLimits {
+    /// The defaults, with [`HEADER_READ_TIMEOUT_ENV`] applied when set.
+    pub fn from_env() -> Result<ServerLimits, String> {
+        let mut limits = ServerLimits::default();
+        if let Ok(v) = std::env::var(HEADER_READ_TIMEOUT_ENV) {
+            let d = humantime::parse_duration(v.trim()).map_err(|e| {
+                format!(
+                    "{HEADER_READ_TIMEOUT_ENV}=`{v}` is not a duration such as 10s or 500ms: {e}"
+                )
+            })?;
+            if d.is_zero() {
+                return Err(format!(
+                    "{HEADER_READ_TIMEOUT_ENV} must be longer than zero"
+                ));
+            }
+            limits.header_read_timeout = d;
+        }
+        Ok(limits)
+    }
+}
+
+/// A response body made of ready chunks (lets a scrape send the cached body without copying).
+#[derive(Debug, Default)]
+pub struct Chunks(VecDeque<Bytes>);
+
+impl Chunks {
+    /// A body of these chunks.
+    pub fn new(chunks: impl IntoIterator<Item = Bytes>) -> Self {
+        Chunks(chunks.into_iter().filter(|c| !c.is_empty()).collect())
+    }
+    pub(crate) fn text(s: impl Into<String>) -> Self {
+        Chunks::new([Bytes::from(s.into())])
+    }
+}
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.get_mut().0.pop_front().map(|b| Ok(Frame::data(b))))
+    }
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.0.iter().map(|b| b.len() as u64).sum())
+    }
+}
+
+/// What `POST /-/reload` runs: reload the configuration, `Ok` with a message for the
+/// response, or `Err` with the reason (the old configuration keeps running).
+pub type ReloadFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;
+
+/// The reload action behind `POST /-/reload` (set with `--web.enable-lifecycle`).
+pub type ReloadHook = Arc<dyn Fn() -> ReloadFuture + Send + Sync>;
+
+/// What the handlers read.
+pub struct AppState {
+    /// Target states (landing page, JSON status).
+    pub(crate) snapshot: Arc<Snapshot>,
+    /// The rendered exposition.
+    pub(crate) exposition: Arc<Exposition>,
+    /// Path of the metrics endpoint.
+    pub(crate) telemetry_path: String,
+    /// When the process started (uptime).
+    pub(crate) started: Instant,
+    /// When the process started (wall clock, for the JSON status).
+    pub(crate) started_at: SystemTime,
+    /// TLS, basic auth, headers and rate limit from `--web.config.file`; swapped on reload.
+    pub(crate) web: Arc<WebState>,
+    /// `POST /-/reload`: set it with `--web.enable-lifecycle`; while `None` the route
+    /// answers 403, as Prometheus does. The hook runs on an async worker, so blocking work
+    /// belongs in `spawn_blocking`; to re-read the web config as SIGHUP does, call
+    /// [`WebState::reload`] on [`AppState::web`] from it. For example:
+    /// `state.with_reload(Arc::new(move || Box::pin(async move { Ok("reloaded".into()) })))`.
+    pub(crate) reload: Option<ReloadHook>,
+    /// Connection limits.
+    pub(crate) limits: ServerLimits,
+    /// The landing page's and JSON status's model, rebuilt when the snapshot changed.
+    pub(crate) status: StatusCache,
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("telemetry_path", &self.telemetry_path)
+            .field("web", &self.web)
+            .field("reload", &self.reload.is_some())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State with no web config, no reload hook and default limits; the `with_*`
+    /// methods set those.
+    pub fn new(
+        snapshot: Arc<Snapshot>,
+        exposition: Arc<Exposition>,
+        telemetry_path: impl Into<String>,
+    ) -> AppState {
+        AppState {
+            snapshot,
+            exposition,
+            telemetry_path: telemetry_path.into(),
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            web: Arc::new(WebState::default()),
+            reload: None,
+            limits: ServerLimits::default(),
+            status: StatusCache::default(),
+        }
+    }
+
+    /// With this web config (TLS, basic auth, headers), swapped on reload.
+    pub fn with_web(mut self, web: Arc<WebState>) -> AppState {
+        self.web = web;
+        self
+    }
+
+    /// With these connection limits.
+    pub fn with_limits(mut self, limits: ServerLimits) -> AppState {
+        self.limits = limits;
+        self
+    }
+
+    /// With `POST /-/reload` running `hook` (`--web.enable-lifecycle`).
+    pub fn with_reload(mut self, hook: ReloadHook) -> AppState {
+        self.reload = Some(hook);
+        self
+    }
+}
