@@ -121,6 +121,7 @@ fn input<'a>(view: &'a [TargetStatus], counters: &'a ApiCounters) -> RenderInput
         counters,
         reload_ok: true,
         discovery: &[],
+        persistence: None,
     }
 }
 

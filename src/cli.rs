@@ -67,6 +67,14 @@ pub struct Cli {
     #[arg(long, value_name = "I/N", default_value = "0/1")]
     pub shard: Shard,
 
+    /// Keep the last good state of every target in this file, restore it at start.
+    #[arg(long = "persistence.file", value_name = "FILE")]
+    pub persistence_file: Option<PathBuf>,
+
+    /// Write the persistence file at most this often (and at shutdown).
+    #[arg(long = "persistence.interval", value_name = "DURATION", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub persistence_interval: std::time::Duration,
+
     /// A command instead of running the exporter.
     #[command(subcommand)]
     pub command: Option<Command>,

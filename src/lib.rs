@@ -22,7 +22,7 @@
 //! | [`scheduler`] | intervals, jitter, spread, staleness | upstream, store, model, config, discovery |
 //! | [`exposition`] | families, text, gzip, process metrics, the render loop | store, model, config |
 //! | [`server`] | listeners and limits, one handler per route, landing page, web config | exposition, store, model, config, diag |
-//! | `persistence` | the last good state on disk | store, model, config |
+//! | [`persistence`] | the last good state of every target on disk, restored at start | store, model, config |
 //! | [`cli`], [`logging`] | flags, log setup | model / cli |
 //! | [`app`] | the modes (check, once, serve, commands) and reload: wires everything | all |
 //! | [`simulator`] | the fake cloud behind `--demo` and every test | - (a leaf) |
@@ -39,6 +39,7 @@ pub mod discovery;
 pub mod exposition;
 pub mod logging;
 pub mod model;
+pub mod persistence;
 pub mod scheduler;
 pub mod server;
 #[cfg(feature = "simulator")]

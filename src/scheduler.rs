@@ -202,7 +202,12 @@ async fn run_target(
     initial_delay: Duration,
 ) {
     tokio::time::sleep(initial_delay).await;
-    let mut last_success: Option<Instant> = None;
+    // A success restored from the persistence file counts: its data turns stale on time.
+    let restored = snapshot.last_success(&target_rx.borrow().key);
+    let mut last_success: Option<Instant> = restored.and_then(|t| {
+        let age = SystemTime::now().duration_since(t).unwrap_or_default();
+        Instant::now().checked_sub(age)
+    });
     loop {
         let target = target_rx.borrow_and_update().clone();
         let started = Instant::now();

@@ -59,9 +59,38 @@ pub struct Snapshot {
     /// Fired when the last unpolled target gets its first result.
     all_polled: Notify,
     generation: AtomicU64,
+    /// Counts changes of target state only (not of reload or persistence status): the
+    /// persistence file is rewritten only when this moved.
+    changes: AtomicU64,
     reload_ok: AtomicBool,
+    /// How the last write of the persistence file went (`None`: persistence is off).
+    persistence: Mutex<Option<PersistenceStatus>>,
+    /// What was restored from the persistence file at start, for the landing page.
+    restored: Mutex<Option<Arc<str>>>,
     /// The latest discovery status per credential.
     discovery: Mutex<Arc<Vec<DiscoveryStatus>>>,
+}
+
+/// How the last write of the persistence file went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PersistenceStatus {
+    /// Whether the last attempt succeeded (true before the first one: the file was writable at start).
+    pub last_write_ok: bool,
+    /// When a write last succeeded.
+    pub last_write: Option<SystemTime>,
+}
+
+/// A target's state as the persistence file kept it: what [`Snapshot::restore`] loads.
+#[derive(Clone, Debug)]
+pub struct RestoredTarget {
+    /// The target's stable key.
+    pub key: String,
+    /// Its last poll.
+    pub last_poll: PollRecord,
+    /// When a poll of it last succeeded.
+    pub last_success: Option<SystemTime>,
+    /// Its last good data, unless stale.
+    pub data: Option<PollOutput>,
 }
 
 /// The targets by key, and how many of them have no poll result yet.
@@ -104,6 +133,7 @@ impl Snapshot {
             f(&mut g);
             before > 0 && g.unpolled == 0
         };
+        self.changes.fetch_add(1, Ordering::Release);
         self.generation.fetch_add(1, Ordering::Release);
         self.changed.notify_one();
         if now_all_polled {
@@ -195,6 +225,39 @@ impl Snapshot {
         stale
     }
 
+    /// Loads state kept by the persistence file into targets that are configured and have
+    /// no poll result yet (a poll that got there first wins); others are skipped. Returns
+    /// how many were loaded. A loaded target counts as polled for readiness.
+    pub fn restore(&self, restored: Vec<RestoredTarget>) -> usize {
+        let mut loaded = 0;
+        self.update(|m| {
+            for r in restored {
+                let Some(s) = m.by_key.get_mut(&r.key) else {
+                    continue;
+                };
+                if s.last_poll.is_some() {
+                    continue;
+                }
+                s.last_poll = Some(r.last_poll);
+                s.last_success = r.last_success;
+                s.data = r.data.map(Arc::new);
+                m.unpolled = m.unpolled.saturating_sub(1);
+                loaded += 1;
+            }
+        });
+        loaded
+    }
+
+    /// When a poll of `key` last succeeded (restored or polled).
+    pub fn last_success(&self, key: &str) -> Option<SystemTime> {
+        self.lock().by_key.get(key).and_then(|s| s.last_success)
+    }
+
+    /// Counts changes of target state; the persistence writer compares it to skip work.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
     /// Readiness also waits for the first run of `n` discoveries.
     pub fn set_pending_discoveries(&self, n: usize) {
         // No change, no render: an empty render before the targets are set would count as
@@ -228,6 +291,31 @@ impl Snapshot {
     /// The discovery status of every credential (empty without discovery).
     pub fn discovery(&self) -> Arc<Vec<DiscoveryStatus>> {
         self.discovery
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records how a write of the persistence file went (shown as metrics).
+    pub fn set_persistence_status(&self, status: PersistenceStatus) {
+        *self.persistence.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
+        self.generation.fetch_add(1, Ordering::Release);
+        self.changed.notify_one();
+    }
+
+    /// How the last write of the persistence file went; `None` when persistence is off.
+    pub fn persistence_status(&self) -> Option<PersistenceStatus> {
+        *self.persistence.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records what was restored at start (one line for the landing page).
+    pub fn set_restored(&self, note: impl Into<Arc<str>>) {
+        *self.restored.lock().unwrap_or_else(|e| e.into_inner()) = Some(note.into());
+    }
+
+    /// What was restored at start, if persistence is on.
+    pub fn restored(&self) -> Option<Arc<str>> {
+        self.restored
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()

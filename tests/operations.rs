@@ -571,6 +571,7 @@ fn kubernetes_manifests_parse_and_workloads_are_hardened() {
         [
             "ConfigMap",
             "Deployment",
+            "PersistentVolumeClaim",
             "PrometheusRule",
             "Secret",
             "Service",
@@ -642,13 +643,35 @@ fn kubernetes_manifests_parse_and_workloads_are_hardened() {
         let mut mounts = BTreeMap::new();
         for vm in c["volumeMounts"].as_array().unwrap() {
             let name = vm["name"].as_str().unwrap();
+            mounts.insert(name, vm["mountPath"].as_str().unwrap().to_string());
+            // The one writable mount: the persistence file's volume (a claim of its own
+            // per pod: pvc.yaml for the Deployment, volumeClaimTemplates per shard).
+            if name == "state" {
+                let claim = match kind {
+                    "Deployment" => volumes["state"]["persistentVolumeClaim"]["claimName"].clone(),
+                    _ => w["spec"]["volumeClaimTemplates"][0]["metadata"]["name"].clone(),
+                };
+                let want = match kind {
+                    "Deployment" => &m["PersistentVolumeClaim"]["metadata"]["name"],
+                    _ => &vm["name"],
+                };
+                assert_eq!(&claim, want, "{kind}: state volume");
+                continue;
+            }
             assert!(
                 volumes.contains_key(name),
                 "{kind}: mount of unknown {name}"
             );
             assert_eq!(vm["readOnly"], true, "{kind}: {name} writable");
-            mounts.insert(name, vm["mountPath"].as_str().unwrap().to_string());
         }
+        assert!(
+            c["args"].as_array().unwrap().iter().any(|a| a
+                .as_str()
+                .unwrap()
+                .strip_prefix("--persistence.file=")
+                .is_some_and(|f| f.starts_with(&format!("{}/", mounts["state"])))),
+            "{kind}: --persistence.file is not on the state volume"
+        );
         assert_eq!(
             volumes["config"]["configMap"]["name"],
             m["ConfigMap"]["metadata"]["name"]

@@ -11,6 +11,7 @@ use super::discovery::DiscoveryHub;
 use super::reload::Reloader;
 use super::setup::{Loaded, Pipeline, shutdown_signal};
 use crate::cli::Cli;
+use crate::persistence::Persistence;
 use crate::scheduler::Scheduler;
 use crate::server::web::WebState;
 use crate::server::{self, AppState, ServerLimits};
@@ -32,6 +33,7 @@ pub(super) async fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
 /// Every step; a failing one has printed why and gives the exit code.
 async fn start_and_serve(cli: &Cli, loaded: Loaded) -> Result<(), ExitCode> {
     let pipeline = Pipeline::new(&loaded.config)?;
+    let persistence = restore(cli, &pipeline, &loaded).await?;
     // TLS, basic auth and headers; a bad file stops the start, naming file:line:column.
     let web = WebState::load(cli.web_config_file.clone())
         .await
@@ -73,8 +75,34 @@ async fn start_and_serve(cli: &Cli, loaded: Loaded) -> Result<(), ExitCode> {
     server::serve(listeners, state, shutdown_signal(), SHUTDOWN_GRACE).await;
     hub.stop();
     scheduler.stop();
+    if let Some(p) = persistence {
+        p.finish().await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// With `--persistence.file`: the saved state into the snapshot before anything listens or
+/// polls (so it is served, and counts for readiness, at once), and the periodic writer.
+/// An unwritable path stops the start.
+async fn restore(
+    cli: &Cli,
+    pipeline: &Pipeline,
+    loaded: &Loaded,
+) -> Result<Option<Arc<Persistence>>, ExitCode> {
+    let Some(path) = &cli.persistence_file else {
+        return Ok(None);
+    };
+    pipeline.snapshot.set_targets(&loaded.targets);
+    Persistence::start(
+        path.clone(),
+        cli.persistence_interval,
+        pipeline.snapshot.clone(),
+        &loaded.targets,
+    )
+    .await
+    .map(Some)
+    .map_err(fail)
 }
 
 /// Prints a start-up error; the exit code is failure.

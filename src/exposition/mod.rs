@@ -12,6 +12,7 @@
 pub mod discovery;
 pub mod families;
 pub mod gzip;
+pub mod persistence;
 pub mod process;
 pub mod text;
 
@@ -30,7 +31,7 @@ use crate::model::api::Service;
 use crate::model::discovery::DiscoveryStatus;
 use crate::model::outcome::ApiCounters;
 use crate::model::time::unix_seconds;
-use crate::store::{Snapshot, TargetStatus};
+use crate::store::{PersistenceStatus, Snapshot, TargetStatus};
 
 /// `Content-Type` of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -134,6 +135,8 @@ pub struct RenderInput<'a> {
     pub reload_ok: bool,
     /// The discovery status of every credential that discovers.
     pub discovery: &'a [DiscoveryStatus],
+    /// How the last write of the persistence file went (`None`: persistence is off).
+    pub persistence: Option<PersistenceStatus>,
 }
 
 /// Renders the cached part of the exposition (everything but `process_*`).
@@ -151,6 +154,9 @@ pub fn render_text_into(input: &RenderInput<'_>, out: &mut String) {
     let series: usize = input.targets.iter().map(series_of).sum();
     out.reserve(4096 + series * 180);
     write_exporter_info(out, input.reload_ok);
+    if let Some(p) = input.persistence {
+        persistence::write_persistence(out, p);
+    }
     write_project_info(out, input.targets);
     discovery::write_discovery(out, input.targets, input.discovery);
     for family in Family::ALL {
@@ -390,6 +396,7 @@ impl Exposition {
                 counters,
                 reload_ok: snapshot.reload_ok(),
                 discovery: &snapshot.discovery(),
+                persistence: snapshot.persistence_status(),
             },
             &mut text,
         );

@@ -312,6 +312,11 @@ pub fn render(model: &StatusModel, query: PageQuery, ctx: &PageContext<'_>) -> S
         }
     );
 
+    if let Some(restored) = &model.restored {
+        h.push_str("<p class=\"meta\">Persistence: ");
+        push_escaped(&mut h, restored);
+        h.push_str("</p>");
+    }
     let s = &model.summary;
     h.push_str("<section class=\"cards\">");
     for (class, n, label) in [

@@ -187,6 +187,8 @@ pub struct StatusModel {
     pub summary: Summary,
     /// The discovery status of every credential that discovers.
     pub discovery: Arc<Vec<DiscoveryStatus>>,
+    /// What was restored from the persistence file at start (`None`: persistence is off).
+    pub restored: Option<Arc<str>>,
     json: OnceLock<Bytes>,
 }
 
@@ -264,6 +266,7 @@ impl StatusModel {
             clients,
             summary,
             discovery: Arc::default(),
+            restored: None,
             json: OnceLock::new(),
         }
     }
@@ -497,15 +500,15 @@ impl StatusCache {
         {
             return m.clone();
         }
-        let model = Arc::new(
-            StatusModel::build(
-                generation,
-                snapshot.view(),
-                snapshot.reload_ok(),
-                started_at,
-            )
-            .with_discovery(snapshot.discovery()),
-        );
+        let mut model = StatusModel::build(
+            generation,
+            snapshot.view(),
+            snapshot.reload_ok(),
+            started_at,
+        )
+        .with_discovery(snapshot.discovery());
+        model.restored = snapshot.restored();
+        let model = Arc::new(model);
         *slot = Some(model.clone());
         model
     }
