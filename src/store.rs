@@ -2,7 +2,7 @@
 //! replaces its target's entry in one step under one lock, so a render never sees a
 //! half-updated target.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -48,6 +48,18 @@ impl TargetStatus {
             last_success: None,
             data: None,
         }
+    }
+
+    /// Starts from state the persistence file kept; data older than the target's
+    /// `max_staleness` at `now` is not resurrected.
+    fn load(&mut self, r: RestoredTarget, now: SystemTime) {
+        let max_staleness = self.target.settings().max_staleness;
+        let fresh = r
+            .last_success
+            .is_some_and(|t| now.duration_since(t).unwrap_or_default() < max_staleness);
+        self.last_poll = Some(r.last_poll);
+        self.last_success = r.last_success;
+        self.data = if fresh { r.data.map(Arc::new) } else { None };
     }
 }
 
@@ -101,6 +113,9 @@ struct Targets {
     /// waits for those too: their targets are not known yet).
     unpolled: usize,
     pending_discoveries: usize,
+    /// State from the persistence file for targets not known at start: discovered ones,
+    /// restored when discovery lists them again; dropped once every discovery has run.
+    parked: HashMap<String, RestoredTarget>,
 }
 
 impl Targets {
@@ -152,7 +167,13 @@ impl Snapshot {
                         old.target = t.clone();
                         old
                     }
-                    None => TargetStatus::new(t.clone()),
+                    None => {
+                        let mut status = TargetStatus::new(t.clone());
+                        if let Some(r) = m.parked.remove(&t.key) {
+                            status.load(r, SystemTime::now());
+                        }
+                        status
+                    }
                 };
                 next.insert(t.key.clone(), status);
             }
@@ -248,6 +269,20 @@ impl Snapshot {
         loaded
     }
 
+    /// Keeps state from the persistence file for targets not configured at start (they may
+    /// be discovered): a target that appears later with one of these keys starts from it,
+    /// its data dropped if older than its `max_staleness`. Kept until every discovery has
+    /// had its first run; without discovery, nothing is kept.
+    pub fn park(&self, restored: Vec<RestoredTarget>) {
+        let mut g = self.lock();
+        g.parked = restored.into_iter().map(|r| (r.key.clone(), r)).collect();
+    }
+
+    /// How many parked states are still waiting for their target.
+    pub fn parked(&self) -> usize {
+        self.lock().parked.len()
+    }
+
     /// When a poll of `key` last succeeded (restored or polled).
     pub fn last_success(&self, key: &str) -> Option<SystemTime> {
         self.lock().by_key.get(key).and_then(|s| s.last_success)
@@ -262,6 +297,9 @@ impl Snapshot {
     pub fn set_pending_discoveries(&self, n: usize) {
         // No change, no render: an empty render before the targets are set would count as
         // "every target polled".
+        if n == 0 {
+            self.lock().parked = HashMap::new();
+        }
         if self.lock().pending_discoveries == n {
             return;
         }
@@ -277,6 +315,9 @@ impl Snapshot {
             if m.pending_discoveries > 0 {
                 m.pending_discoveries -= 1;
                 m.unpolled = m.unpolled.saturating_sub(1);
+            }
+            if m.pending_discoveries == 0 {
+                m.parked = HashMap::new();
             }
         });
     }

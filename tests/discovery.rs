@@ -482,3 +482,58 @@ async fn scale_30_projects_by_300_instances() {
         exporter.rss_kib() / 1024
     );
 }
+
+/// `huaweicloud_quota_last_success_timestamp_seconds` of every discovered ROMA target.
+fn livedata_successes(body: &str) -> Vec<String> {
+    series(body, "huaweicloud_quota_last_success_timestamp_seconds")
+        .into_iter()
+        .filter(|l| l.contains("api=\"roma_livedata\""))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovered_targets_start_from_the_persistence_file_after_a_restart() {
+    let sim = start_sim(World::discovery()).await;
+    let (dir, path) = write_temp(
+        "c.yaml",
+        &config(&sim.base_url(), &credentials_aksk(), "1h", ""),
+    );
+    let state = dir.path().join("state");
+    let args = [
+        "--config.file",
+        path.to_str().unwrap(),
+        "--persistence.file",
+        state.to_str().unwrap(),
+        "--persistence.interval",
+        "100ms",
+    ];
+    let mut first = Exporter::start(&args);
+    first.wait_ready(DEADLINE).await;
+    let before = livedata_successes(&discovered(&first).await);
+    assert_eq!(before.len(), RUNNING_INSTANCES);
+    first.signal("TERM");
+    assert!(first.wait_exit(Duration::from_secs(15)).success());
+
+    // From now on every quota call fails; discovery still answers. What the restarted
+    // exporter serves for discovered targets can only have come from the file.
+    for endpoint in [Endpoint::Livedata, Endpoint::Eventgrid, Endpoint::Gaussdb] {
+        sim.faults().push(Fault::error(endpoint, 500));
+    }
+    let second = Exporter::start(&args);
+    second.wait_ready(DEADLINE).await;
+    let body = scrape_until(&second, DEADLINE, "discovered targets listed", |b| {
+        livedata_successes(b).len() == RUNNING_INSTANCES
+    })
+    .await;
+    assert_eq!(
+        livedata_successes(&body),
+        before,
+        "original success times:\n{body}"
+    );
+    let used = series(&body, "huaweicloud_quota_used")
+        .into_iter()
+        .filter(|l| l.contains("api=\"roma_livedata\""))
+        .count();
+    assert!(used >= RUNNING_INSTANCES, "restored values served:\n{body}");
+}

@@ -275,9 +275,11 @@ pub fn load(
         ..RestoreReport::default()
     };
     let mut keep: Vec<RestoredTarget> = Vec::with_capacity(decoded.targets.len());
+    let mut parked = Vec::new();
     for mut r in decoded.targets {
         let Some(target) = configured.get(r.key.as_str()) else {
             report.not_configured += 1;
+            parked.push(r);
             continue;
         };
         let max_staleness = target.settings().max_staleness;
@@ -292,6 +294,9 @@ pub fn load(
         keep.push(r);
     }
     report.restored = snapshot.restore(keep);
+    // Discovered targets are not known yet: they start from the file when discovery
+    // lists them again (the store drops what no discovery claims).
+    snapshot.park(parked);
     report
 }
 
