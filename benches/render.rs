@@ -120,6 +120,7 @@ fn input<'a>(view: &'a [TargetStatus], counters: &'a ApiCounters) -> RenderInput
         targets: view,
         counters,
         reload_ok: true,
+        shard: Default::default(),
     }
 }
 

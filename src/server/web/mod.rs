@@ -46,8 +46,8 @@ struct FileWebConfig {
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileHttpConfig {
-    /// Accepted for compatibility; this server speaks HTTP/1.1 only.
-    #[allow(dead_code)]
+    /// Offer HTTP/2 over TLS (ALPN `h2`); default true, as in exporter-toolkit. Plain
+    /// HTTP is always HTTP/1.1.
     http2: Option<bool>,
     /// Extra response headers; only the ones exporter-toolkit allows.
     headers: Option<BTreeMap<String, Spanned<String>>>,
@@ -145,10 +145,11 @@ impl RateLimiter {
 }
 
 /// The loaded web config: what the server applies to connections and requests.
-#[derive(Default)]
 pub struct WebConfig {
     /// TLS settings for new connections; `None` serves plain HTTP.
     pub tls: Option<Arc<ServerConfig>>,
+    /// Whether TLS offers HTTP/2 (`http_server_config.http2`).
+    pub http2: bool,
     /// Basic auth users; `None` when `basic_auth_users` is empty or absent.
     pub basic_auth: Option<Arc<BasicAuth>>,
     /// Extra headers added to every response.
@@ -160,10 +161,24 @@ pub struct WebConfig {
     pub notes: Vec<String>,
 }
 
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            tls: None,
+            http2: true,
+            basic_auth: None,
+            headers: Vec::new(),
+            rate_limit: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
 impl fmt::Debug for WebConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebConfig")
             .field("tls", &self.tls.is_some())
+            .field("http2", &self.http2)
             .field("basic_auth", &self.basic_auth)
             .field("headers", &self.headers)
             .field("rate_limit", &self.rate_limit)
@@ -201,10 +216,10 @@ impl WebConfig {
     /// A short description for the start-up log line.
     pub fn describe(&self) -> String {
         let mut parts = vec![
-            if self.tls.is_some() {
-                "TLS"
-            } else {
-                "plain HTTP"
+            match (&self.tls, self.http2) {
+                (Some(_), true) => "TLS (HTTP/2 and HTTP/1.1)",
+                (Some(_), false) => "TLS (HTTP/1.1)",
+                (None, _) => "plain HTTP",
             }
             .to_string(),
         ];
@@ -223,9 +238,14 @@ impl WebConfig {
 
 /// Checks every section of the file, recording each problem in `v`.
 fn validate(v: &mut Diagnostics, file: FileWebConfig) -> WebConfig {
+    let http2 = file
+        .http_server_config
+        .as_ref()
+        .and_then(|h| h.http2)
+        .unwrap_or(true);
     let tls = file
         .tls_server_config
-        .and_then(|t| tls::build(v, &t))
+        .and_then(|t| tls::build(v, &t, http2))
         .map(|TlsSettings { config }| config);
 
     let mut headers = Vec::new();
@@ -288,6 +308,7 @@ fn validate(v: &mut Diagnostics, file: FileWebConfig) -> WebConfig {
 
     WebConfig {
         tls,
+        http2,
         basic_auth,
         headers,
         rate_limit,
