@@ -12,7 +12,7 @@ use super::setup::{Loaded, Pipeline, shutdown_signal};
 use crate::cli::Cli;
 use crate::model::build::BUILD;
 use crate::scheduler::Scheduler;
-use crate::server::web::WebState;
+use crate::server::web::{WEB_CONFIG_POLL, WebState};
 use crate::server::{self, AppState, ServerLimits};
 
 /// How long in-flight requests may take after SIGTERM.
@@ -38,6 +38,7 @@ async fn start_and_serve(cli: &Cli, loaded: Loaded) -> Result<(), ExitCode> {
         .map(Arc::new)
         .map_err(fail)?;
     let limits = ServerLimits::from_env().map_err(fail)?;
+    tokio::spawn(web.clone().watch(WEB_CONFIG_POLL));
     let listeners = bind_all(cli, &web).await?;
     announce(cli, &web, &listeners);
 

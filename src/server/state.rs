@@ -74,6 +74,9 @@ impl ServerLimits {
     }
 }
 
+/// Largest piece of a response body handed to hyper at once.
+pub const BODY_PIECE_BYTES: usize = 16 * 1024;
+
 /// A response body made of ready chunks (lets a scrape send the cached body without copying).
 #[derive(Debug, Default)]
 pub struct Chunks {
@@ -83,10 +86,22 @@ pub struct Chunks {
 }
 
 impl Chunks {
-    /// A body of these chunks.
+    /// A body of these chunks, sent in pieces of at most [`BODY_PIECE_BYTES`] (slices, not
+    /// copies): hyper asks for the next piece only once its buffer has room, so a body is
+    /// done (and its `--web.max-requests` slot free) only when nearly all of it is on the
+    /// wire, not as soon as hyper has queued it.
     pub fn new(chunks: impl IntoIterator<Item = Bytes>) -> Self {
+        let mut pieces = VecDeque::new();
+        for mut c in chunks {
+            while c.len() > BODY_PIECE_BYTES {
+                pieces.push_back(c.split_to(BODY_PIECE_BYTES));
+            }
+            if !c.is_empty() {
+                pieces.push_back(c);
+            }
+        }
         Chunks {
-            chunks: chunks.into_iter().filter(|c| !c.is_empty()).collect(),
+            chunks: pieces,
             _slot: None,
         }
     }

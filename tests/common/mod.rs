@@ -29,10 +29,17 @@ impl Exporter {
 
     /// [`Exporter::start`] with extra environment variables.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Exporter {
-        let mut child = Command::new(BIN)
-            .args(args)
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
             .envs(env.iter().copied())
-            .args(["--web.listen-address", "127.0.0.1:0"])
+            .args(["--web.listen-address", "127.0.0.1:0"]);
+        Exporter::spawn(cmd)
+    }
+
+    /// Runs `cmd` (the exporter, or a wrapper that starts it, such as
+    /// `systemd-socket-activate`) and waits (up to 30 s) until it prints where it serves.
+    pub fn spawn(mut cmd: Command) -> Exporter {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

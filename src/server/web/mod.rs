@@ -156,6 +156,8 @@ pub struct WebConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Request rate limit, when configured.
     pub rate_limit: Option<RateLimiter>,
+    /// The files the config names (certificate, key, client CA), watched for changes.
+    pub files: Vec<PathBuf>,
     /// Things worth a warning that are not errors (for example a TLS 1.0 minimum, read
     /// as TLS 1.2).
     pub notes: Vec<String>,
@@ -169,6 +171,7 @@ impl Default for WebConfig {
             basic_auth: None,
             headers: Vec::new(),
             rate_limit: None,
+            files: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -243,6 +246,17 @@ fn validate(v: &mut Diagnostics, file: FileWebConfig) -> WebConfig {
         .as_ref()
         .and_then(|h| h.http2)
         .unwrap_or(true);
+    let mut files = Vec::new();
+    if let Some(t) = &file.tls_server_config {
+        for f in [&t.cert_file, &t.key_file, &t.client_ca_file]
+            .into_iter()
+            .flatten()
+        {
+            if !f.value.trim().is_empty() {
+                files.push(v.path(f.value.trim()));
+            }
+        }
+    }
     let tls = file
         .tls_server_config
         .and_then(|t| tls::build(v, &t, http2))
@@ -312,6 +326,7 @@ fn validate(v: &mut Diagnostics, file: FileWebConfig) -> WebConfig {
         basic_auth,
         headers,
         rate_limit,
+        files,
         notes: Vec::new(),
     }
 }
@@ -415,6 +430,61 @@ impl WebState {
         tracing::info!(file = %path.display(), settings = %config.describe(), "web config reloaded");
         self.current.store(Arc::new(config));
         Ok(())
+    }
+}
+
+/// How a file looked: modification time, size and inode (a certificate renewed by rename
+/// gets a new inode even when the clock or the size say nothing).
+type FileStamp = Option<(std::time::SystemTime, u64, u64)>;
+
+fn stamp(path: &Path) -> FileStamp {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
+}
+
+/// The stamps of the web config file and of every file it names.
+fn stamps(path: &Path, config: &WebConfig) -> Vec<(PathBuf, FileStamp)> {
+    std::iter::once(path.to_path_buf())
+        .chain(config.files.iter().cloned())
+        .map(|p| {
+            let s = stamp(&p);
+            (p, s)
+        })
+        .collect()
+}
+
+/// How often [`WebState::watch`] looks at the files.
+pub const WEB_CONFIG_POLL: Duration = Duration::from_secs(2);
+
+impl WebState {
+    /// Re-reads the web config whenever it or a file it names (certificate, key, client
+    /// CA) changes, looking every `every`: a renewed certificate is served to new
+    /// connections without a signal, as exporter-toolkit (which reads them per handshake)
+    /// does. A change that does not load is logged once and the config in force stays.
+    /// Without `--web.config.file` this returns at once.
+    pub async fn watch(self: Arc<Self>, every: Duration) {
+        let Some(path) = self.path.clone() else {
+            return;
+        };
+        let mut seen = stamps(&path, &self.current());
+        loop {
+            tokio::time::sleep(every).await;
+            let now = stamps(&path, &self.current());
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match self.reload().await {
+                // The new config may name other files: watch those from now on.
+                Ok(()) => seen = stamps(&path, &self.current()),
+                Err(e) => tracing::warn!(
+                    file = %path.display(),
+                    error = %e,
+                    "the web config or a file it names changed but cannot be used: the previous web config stays in force"
+                ),
+            }
+        }
     }
 }
 
