@@ -361,6 +361,20 @@ mod tests {
         Some(String::from_utf8_lossy(&buf[..n]).into_owned())
     }
 
+    #[test]
+    fn an_http2_connection_is_idle_only_without_a_request_in_flight() {
+        let idle = Idle::new();
+        let t = Duration::from_millis(400);
+        let busy = idle.begin();
+        std::thread::sleep(Duration::from_millis(450));
+        // A long scrape is not idleness.
+        assert_eq!(idle.remaining(t), t);
+        drop(busy);
+        assert!(idle.remaining(t) > Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(450));
+        assert!(idle.remaining(t).is_zero());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn connections_beyond_the_cap_wait_until_one_closes() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -82,7 +82,7 @@ pub const BODY_PIECE_BYTES: usize = 16 * 1024;
 pub struct Chunks {
     chunks: VecDeque<Bytes>,
     /// A `--web.max-requests` slot, held until the body is sent or dropped.
-    _slot: Option<OwnedSemaphorePermit>,
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl Chunks {
@@ -102,12 +102,12 @@ impl Chunks {
         }
         Chunks {
             chunks: pieces,
-            _slot: None,
+            slot: None,
         }
     }
     /// This body, holding `slot` until it is sent (or the client goes away).
     pub(crate) fn holding(mut self, slot: Option<OwnedSemaphorePermit>) -> Self {
-        self._slot = slot;
+        self.slot = slot;
         self
     }
     pub(crate) fn text(s: impl Into<String>) -> Self {
@@ -128,7 +128,7 @@ impl Body for Chunks {
             Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
             None => {
                 // Sent: the slot is free for the next scrape even while the connection stays.
-                this._slot = None;
+                this.slot = None;
                 Poll::Ready(None)
             }
         }
@@ -171,7 +171,7 @@ pub struct AppState {
     /// Connection limits.
     pub(crate) limits: ServerLimits,
     /// `--web.max-requests`: scrapes of the telemetry path served at once (`None`: no
-    /// limit); a scrape finds no free slot gets 503.
+    /// limit); a scrape that finds no free slot gets 503.
     pub(crate) scrape_slots: Option<(usize, Arc<Semaphore>)>,
     /// Whether scrapes carry the `process_*` metrics (`--web.disable-exporter-metrics`
     /// turns them off).
