@@ -31,6 +31,16 @@ pub(super) async fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
 
 /// Every step; a failing one has printed why and gives the exit code.
 async fn start_and_serve(cli: &Cli, loaded: Loaded) -> Result<(), ExitCode> {
+    // First, as Prometheus's components log their version before anything else.
+    tracing::info!(
+        version = BUILD.version,
+        revision = BUILD.revision,
+        branch = BUILD.branch,
+        rustversion = BUILD.rust_version,
+        build_user = BUILD.build_user,
+        build_date = BUILD.build_date,
+        "starting huaweicloud-quota-exporter"
+    );
     let pipeline = Pipeline::new(&loaded.config, cli.shard)?;
     // TLS, basic auth and headers; a bad file stops the start, naming file:line:column.
     let web = WebState::load(cli.web_config_file.clone())
@@ -129,15 +139,6 @@ fn announce(cli: &Cli, web: &WebState, listeners: &[TcpListener]) {
         host
     };
     let b = &BUILD;
-    tracing::info!(
-        version = b.version,
-        revision = b.revision,
-        branch = b.branch,
-        rustversion = b.rust_version,
-        build_user = b.build_user,
-        build_date = b.build_date,
-        "starting huaweicloud-quota-exporter"
-    );
     eprintln!(
         "huaweicloud-quota-exporter {} (branch: {}, revision: {}) serving on {scheme}://{host}:{}/ (metrics at {})",
         b.version,
