@@ -164,6 +164,7 @@ static FIXTURES: LazyLock<[(usize, Fixture); 2]> = LazyLock::new(|| {
             reload_ok: true,
             discovery: &[],
             persistence: None,
+            shard: Default::default(),
         });
         let real = text.lines().filter(|l| !l.starts_with('#')).count();
         eprintln!(

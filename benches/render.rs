@@ -122,6 +122,7 @@ fn input<'a>(view: &'a [TargetStatus], counters: &'a ApiCounters) -> RenderInput
         reload_ok: true,
         discovery: &[],
         persistence: None,
+        shard: Default::default(),
     }
 }
 

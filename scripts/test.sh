@@ -3,7 +3,8 @@
 # Installs what the tests need when it is missing, from Debian: promtool and the Prometheus
 # server (package `prometheus`), Alertmanager and amtool (package `prometheus-alertmanager`,
 # for the Alertmanager example's checks and tests/alerting_e2e.rs), systemd-analyze (package
-# `systemd`, for the units' checks).
+# `systemd`, for the units' checks and `systemd-socket-activate` in tests/serving.rs), curl
+# (HTTP/2 checks in tests/serving.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +15,11 @@ fi
 if ! command -v amtool >/dev/null 2>&1 || ! command -v prometheus-alertmanager >/dev/null 2>&1; then
   missing+=(prometheus-alertmanager)
 fi
-if ! command -v systemd-analyze >/dev/null 2>&1; then
+if ! command -v systemd-analyze >/dev/null 2>&1 || ! command -v systemd-socket-activate >/dev/null 2>&1; then
   missing+=(systemd)
+fi
+if ! command -v curl >/dev/null 2>&1; then
+  missing+=(curl)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing Debian packages the tests need: ${missing[*]}" >&2

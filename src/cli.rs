@@ -8,8 +8,17 @@ use crate::model::target::Shard;
 
 /// Prometheus exporter for Huawei Cloud and Open Telekom Cloud quotas.
 #[derive(Debug, Parser)]
-#[command(name = "huaweicloud-quota-exporter", version, about, long_about = None)]
+#[command(
+    name = "huaweicloud-quota-exporter",
+    about,
+    long_about = None,
+    disable_version_flag = true
+)]
 pub struct Cli {
+    /// Print the version and build facts (prometheus/common's layout) and exit.
+    #[arg(long)]
+    pub version: bool,
+
     /// YAML config file.
     #[arg(
         long = "config.file",
@@ -29,6 +38,19 @@ pub struct Cli {
         default_value = ":9876"
     )]
     pub listen_addresses: Vec<String>,
+
+    /// Serve on the sockets systemd passes (socket activation, Linux) instead of
+    /// `--web.listen-address`; see deploy/systemd/huaweicloud-quota-exporter.socket.
+    #[arg(long = "web.systemd-socket")]
+    pub systemd_socket: bool,
+
+    /// Scrapes served in parallel; more get 503 (0: no limit).
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
+    pub max_requests: usize,
+
+    /// Leave the exporter's own process metrics (`process_*`) out of the scrape.
+    #[arg(long = "web.disable-exporter-metrics")]
+    pub disable_exporter_metrics: bool,
 
     /// Path under which the metrics are served.
     #[arg(

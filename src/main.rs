@@ -8,6 +8,13 @@ use huaweicloud_quota_exporter::{app, cli::Cli, logging};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.version {
+        print!(
+            "{}",
+            huaweicloud_quota_exporter::model::build::BUILD.version_text()
+        );
+        return ExitCode::SUCCESS;
+    }
     logging::init(cli.log_level, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

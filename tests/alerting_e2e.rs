@@ -1,5 +1,6 @@
-//! Alerting delivered, end to end, all on 127.0.0.1: the simulator (`huaweicloud-quota-exporter
-//! simulator`, the demo world with quotas at 97-98 %) -> the exporter (polling every second) ->
+//! Alerting delivered, end to end, all on 127.0.0.1: the simulator (in this process, the demo
+//! world without drift: quotas at 97-98 %, one set to 90 %, changed while the test runs) -> the
+//! exporter (polling every second) ->
 //! Prometheus (Debian's `prometheus`, the shipped rules, evaluated every second) ->
 //! Alertmanager (Debian's `prometheus-alertmanager`, the shipped
 //! `deploy/alertmanager/alertmanager.yml` and its template) -> the receivers' HTTP endpoints,
@@ -14,8 +15,10 @@
 //! URL) with the project, region, quota labels, used/limit and the runbook link; the warning of
 //! the same quota reaches Alertmanager and is inhibited by the critical one (suppressed there,
 //! never delivered to the ticket receiver); each quota is its own group (labels
-//! project_id, api, instance_id, resource); and a warning that is not inhibited (an exporter
-//! target that is down) reaches the ticket receiver (Slack payload), rendered by the template.
+//! project_id, api, instance_id, resource); a warning that is not inhibited (an exporter
+//! target that is down) reaches the ticket receiver (Slack payload), rendered by the template;
+//! a quota at 90 % gets its warning as a ticket and never pages; and when usage drops, the page
+//! is resolved (PagerDuty `resolve`) and the ticket too (`[RESOLVED]`).
 
 mod common;
 mod ops_support;
@@ -23,12 +26,13 @@ mod ops_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::Exporter;
+use huaweicloud_quota_exporter::simulator::{DEMO_OTC_PROJECT_ID, World};
 use ops_support::*;
 use serde_json::{Value, json};
 
@@ -93,60 +97,6 @@ impl Proc {
 }
 
 impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `huaweicloud-quota-exporter simulator` on a free loopback port, having written a config
-/// that polls it every second.
-struct SimulatorProcess {
-    child: Child,
-    config: PathBuf,
-}
-
-impl SimulatorProcess {
-    fn start(dir: &Path) -> SimulatorProcess {
-        let config = dir.join("sim.yaml");
-        let mut child = Command::new(common::BIN)
-            .args([
-                "simulator",
-                "--listen-address",
-                "127.0.0.1:0",
-                "--interval",
-                "1s",
-            ])
-            .arg("--write-config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the simulator");
-        let pipe = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if line.contains("serving on ")
-                    && let Some(t) = tx.take()
-                {
-                    let _ = t.send(line.clone());
-                }
-            }
-        });
-        let mut sim = SimulatorProcess { child, config };
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(_) => sim,
-            Err(_) => {
-                let status = sim.child.try_wait().ok().flatten();
-                panic!("the simulator did not start (exit status {status:?})");
-            }
-        }
-    }
-}
-
-impl Drop for SimulatorProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -341,9 +291,24 @@ async fn critical_quota_pages_with_runbook_warning_is_inhibited_groups_are_per_q
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
 
-    // Simulator -> exporter.
-    let sim = SimulatorProcess::start(dir.path());
-    let sim_config = yaml_str("sim.yaml", &std::fs::read_to_string(&sim.config).unwrap());
+    // Simulator -> exporter. The demo world as `simulator --write-config` serves it, without
+    // drift so that the usage this test sets stays where it is set: EventGrid channels of
+    // otc-eu-de at 18 of 20 (90 %: a warning, not critical).
+    let mut world = World::demo();
+    world.drift = false;
+    world
+        .project_mut(DEMO_OTC_PROJECT_ID)
+        .unwrap()
+        .eventgrid
+        .iter_mut()
+        .find(|q| q.r#type == "CHANNEL")
+        .unwrap()
+        .used = 18;
+    let sim = common::start_sim(world.clone()).await;
+    let sim_config_path = dir.path().join("sim.yaml");
+    let sim_yaml = world.exporter_config_yaml(&sim.base_url(), "1s");
+    std::fs::write(&sim_config_path, &sim_yaml).unwrap();
+    let sim_config = yaml_str("sim.yaml", &sim_yaml);
     let project = sim_config["projects"]
         .as_array()
         .unwrap()
@@ -351,7 +316,7 @@ async fn critical_quota_pages_with_runbook_warning_is_inhibited_groups_are_per_q
         .find(|p| p["name"] == "otc-eu-de")
         .expect("the demo's otc-eu-de project");
     let project_id = project["id"].as_str().unwrap().to_string();
-    let exporter = Exporter::start(&["--config.file", sim.config.to_str().unwrap()]);
+    let exporter = Exporter::start(&["--config.file", sim_config_path.to_str().unwrap()]);
     exporter.wait_ready(Duration::from_secs(20)).await;
 
     // The receivers' endpoint, and Alertmanager.
@@ -476,6 +441,13 @@ async fn critical_quota_pages_with_runbook_warning_is_inhibited_groups_are_per_q
                     unmet.push(format!("the GaussDB warning is not inhibited: {w}"));
                 }
             }
+        }
+        // The channel quota at 90 % got its warning as a ticket.
+        if !tickets
+            .iter()
+            .any(|d| is_channel_ticket(d, "[FIRING:1] HuaweiCloudQuotaUsageHigh"))
+        {
+            unmet.push("no ticket for the channel quota at 90 %".into());
         }
         // The ExporterDown warning reached the ticket receiver.
         if !tickets.iter().any(|d| {
@@ -689,8 +661,82 @@ async fn critical_quota_pages_with_runbook_warning_is_inhibited_groups_are_per_q
             t.body["attachments"][0]["title"].as_str().unwrap_or("")
         );
     }
+
+    // ---- The warning at 90 %: a ticket rendered by the template, never a page. ------------
+    let channel_ticket = tickets
+        .iter()
+        .find(|d| is_channel_ticket(d, "[FIRING:1] HuaweiCloudQuotaUsageHigh"))
+        .unwrap();
+    let a = &channel_ticket.body["attachments"][0];
+    assert_eq!(
+        a["title"],
+        "[FIRING:1] HuaweiCloudQuotaUsageHigh otc-eu-de (eu-de) eventgrid/channel"
+    );
+    assert_eq!(
+        a["title_link"],
+        format!("{RUNBOOK_BASE}#huaweicloudquotausagehigh")
+    );
+    let text = a["text"].as_str().unwrap();
+    assert!(text.contains("Used: 18 of 20"), "{text}");
+    assert!(
+        !webhook
+            .deliveries("/pager")
+            .iter()
+            .any(|d| { d.body["payload"]["custom_details"]["resource"] == "channel" }),
+        "the quota at 90 % paged"
+    );
+
+    // ---- Usage drops: the page and the ticket are resolved. ------------------------------
+    sim.update_world(|w| {
+        let p = w.project_mut(DEMO_OTC_PROJECT_ID).unwrap();
+        p.gaussdb[0].used = 10;
+        for q in &mut p.eventgrid {
+            if q.r#type == "CHANNEL" {
+                q.used = 2;
+            }
+        }
+    });
+    let dropped = Instant::now();
+    let resolve_deadline = dropped + Duration::from_secs(30);
+    loop {
+        let resolved_page = webhook.deliveries("/pager").into_iter().find(|d| {
+            d.body["event_action"] == "resolve"
+                && d.body["payload"]["custom_details"]["project_id"] == *project_id
+                && quota_of(&d.body["payload"]["custom_details"]) == gaussdb
+        });
+        let resolved_ticket = webhook
+            .deliveries("/ticket")
+            .into_iter()
+            .find(|d| is_channel_ticket(d, "[RESOLVED] HuaweiCloudQuotaUsageHigh"));
+        if let (Some(p), Some(_)) = (&resolved_page, &resolved_ticket) {
+            // The same incident as the page: PagerDuty closes it by its dedup key.
+            assert_eq!(p.body["dedup_key"], page.body["dedup_key"], "{}", p.body);
+            eprintln!(
+                "page and ticket resolved {:?} after usage dropped",
+                dropped.elapsed()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < resolve_deadline,
+            "not resolved within 30 s (page: {}, ticket: {});\npages: {:#?}\ntickets: {:#?}\nalertmanager log:\n{}",
+            resolved_page.is_some(),
+            resolved_ticket.is_some(),
+            webhook.deliveries("/pager"),
+            webhook.deliveries("/ticket"),
+            am.log_tail(),
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     drop(prom);
     drop(am);
     drop(exporter);
-    drop(sim);
+    sim.shutdown();
+}
+
+/// Whether `d` is a ticket whose title starts with `title` for the EventGrid channel quota.
+fn is_channel_ticket(d: &Delivery, title: &str) -> bool {
+    d.body["attachments"][0]["title"]
+        .as_str()
+        .is_some_and(|t| t.starts_with(title) && t.ends_with("eventgrid/channel"))
 }

@@ -82,7 +82,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             };
             match mode {
                 Mode::Check => commands::check(&cli, &loaded).await,
-                Mode::Once => once(&loaded).await,
+                Mode::Once => once(&cli, &loaded).await,
                 _ => serve::serve(&cli, loaded).await,
             }
         }
@@ -90,8 +90,8 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 /// `--once`: poll every target, print the exposition, fail if any target failed.
-async fn once(loaded: &Loaded) -> ExitCode {
-    let p = match Pipeline::new(&loaded.config) {
+async fn once(cli: &Cli, loaded: &Loaded) -> ExitCode {
+    let p = match Pipeline::new(&loaded.config, cli.shard) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -112,7 +112,9 @@ async fn once(loaded: &Loaded) -> ExitCode {
     p.exposition.render_now(&p.snapshot, &p.counters);
     let body = p.exposition.current();
     let mut out = body.plain.to_vec();
-    out.extend_from_slice(&p.exposition.process.render());
+    if !cli.disable_exporter_metrics {
+        out.extend_from_slice(&p.exposition.process.render());
+    }
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     if stdout.write_all(&out).and_then(|_| stdout.flush()).is_err() {

@@ -11,9 +11,10 @@ use super::discovery::DiscoveryHub;
 use super::reload::Reloader;
 use super::setup::{Loaded, Pipeline, shutdown_signal};
 use crate::cli::Cli;
+use crate::model::build::BUILD;
 use crate::persistence::Persistence;
 use crate::scheduler::Scheduler;
-use crate::server::web::WebState;
+use crate::server::web::{WEB_CONFIG_POLL, WebState};
 use crate::server::{self, AppState, ServerLimits};
 
 /// How long in-flight requests may take after SIGTERM.
@@ -32,7 +33,17 @@ pub(super) async fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
 
 /// Every step; a failing one has printed why and gives the exit code.
 async fn start_and_serve(cli: &Cli, loaded: Loaded) -> Result<(), ExitCode> {
-    let pipeline = Pipeline::new(&loaded.config)?;
+    // First, as Prometheus's components log their version before anything else.
+    tracing::info!(
+        version = BUILD.version,
+        revision = BUILD.revision,
+        branch = BUILD.branch,
+        rustversion = BUILD.rust_version,
+        build_user = BUILD.build_user,
+        build_date = BUILD.build_date,
+        "starting huaweicloud-quota-exporter"
+    );
+    let pipeline = Pipeline::new(&loaded.config, cli.shard)?;
     let persistence = restore(cli, &pipeline, &loaded).await?;
     // TLS, basic auth and headers; a bad file stops the start, naming file:line:column.
     let web = WebState::load(cli.web_config_file.clone())
@@ -40,6 +51,7 @@ async fn start_and_serve(cli: &Cli, loaded: Loaded) -> Result<(), ExitCode> {
         .map(Arc::new)
         .map_err(fail)?;
     let limits = ServerLimits::from_env().map_err(fail)?;
+    tokio::spawn(web.clone().watch(WEB_CONFIG_POLL));
     let listeners = bind_all(cli, &web).await?;
     announce(cli, &web, &listeners);
 
@@ -111,8 +123,20 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Binds every `--web.listen-address`, logging each; the first that fails stops the start.
+/// Binds every `--web.listen-address`, or takes systemd's sockets with
+/// `--web.systemd-socket`, logging each; the first that fails stops the start.
 async fn bind_all(cli: &Cli, web: &WebState) -> Result<Vec<TcpListener>, ExitCode> {
+    if cli.systemd_socket {
+        let listeners = server::systemd_listeners().map_err(|e| {
+            eprintln!("--web.systemd-socket: {e}");
+            ExitCode::FAILURE
+        })?;
+        for l in &listeners {
+            let local = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            tracing::info!(address = %local, web = %web.current().describe(), "listening on a socket from systemd");
+        }
+        return Ok(listeners);
+    }
     let mut listeners = Vec::new();
     for addr in &cli.listen_addresses {
         match server::bind(addr).await {
@@ -150,9 +174,12 @@ fn announce(cli: &Cli, web: &WebState, listeners: &[TcpListener]) {
     } else {
         host
     };
+    let b = &BUILD;
     eprintln!(
-        "huaweicloud-quota-exporter {} serving on {scheme}://{host}:{}/ (metrics at {})",
-        env!("CARGO_PKG_VERSION"),
+        "huaweicloud-quota-exporter {} (branch: {}, revision: {}) serving on {scheme}://{host}:{}/ (metrics at {})",
+        b.version,
+        b.branch,
+        b.revision,
         a.port(),
         cli.telemetry_path
     );
@@ -170,12 +197,15 @@ fn app_state(
         pipeline.snapshot.clone(),
         pipeline.exposition.clone(),
         cli.telemetry_path.clone(),
-    );
-    // AppState belongs to server/: until it has setters, its fields are set here only.
-    state.web = web;
-    state.limits = limits;
+    )
+    .with_web(web)
+    .with_limits(limits)
+    .with_max_requests(cli.max_requests);
+    if cli.disable_exporter_metrics {
+        state = state.without_process_metrics();
+    }
     if cli.enable_lifecycle {
-        state.reload = Some(reloader.hook());
+        state = state.with_reload(reloader.hook());
     }
     Arc::new(state)
 }

@@ -8,7 +8,7 @@ use crate::cli::Cli;
 use crate::config::Config;
 use crate::exposition::Exposition;
 use crate::model::outcome::ApiCounters;
-use crate::model::target::{self, Target};
+use crate::model::target::{self, Shard, Target};
 use crate::store::Snapshot;
 use crate::upstream::{ClientSettings, UpstreamClient};
 
@@ -90,15 +90,16 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// An empty pipeline for `config`; a client that cannot be built is printed.
-    pub(crate) fn new(config: &Config) -> Result<Pipeline, ExitCode> {
+    /// An empty pipeline for `config` polling shard `shard`; a client that cannot be built
+    /// is printed.
+    pub(crate) fn new(config: &Config, shard: Shard) -> Result<Pipeline, ExitCode> {
         let counters = Arc::new(ApiCounters::default());
         let client = Arc::new(build_client(config, counters.clone())?);
         Ok(Pipeline {
             counters,
             client,
             snapshot: Arc::new(Snapshot::new()),
-            exposition: Arc::new(Exposition::default()),
+            exposition: Arc::new(Exposition::for_shard(shard)),
         })
     }
 }

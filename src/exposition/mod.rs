@@ -28,8 +28,10 @@ pub use self::process::ProcessMetrics;
 pub use self::text::write_value;
 use self::text::{header, line, line_with};
 use crate::model::api::Service;
+use crate::model::build::BUILD;
 use crate::model::discovery::DiscoveryStatus;
 use crate::model::outcome::ApiCounters;
+use crate::model::target::Shard;
 use crate::model::time::unix_seconds;
 use crate::store::{PersistenceStatus, Snapshot, TargetStatus};
 
@@ -137,6 +139,8 @@ pub struct RenderInput<'a> {
     pub discovery: &'a [DiscoveryStatus],
     /// How the last write of the persistence file went (`None`: persistence is off).
     pub persistence: Option<PersistenceStatus>,
+    /// `--shard I/N` of this exporter.
+    pub shard: Shard,
 }
 
 /// Renders the cached part of the exposition (everything but `process_*`).
@@ -153,7 +157,7 @@ pub fn render_text_into(input: &RenderInput<'_>, out: &mut String) {
     // room already): 180 bytes per series is a little above the usual line length.
     let series: usize = input.targets.iter().map(series_of).sum();
     out.reserve(4096 + series * 180);
-    write_exporter_info(out, input.reload_ok);
+    write_exporter_info(out, input.reload_ok, input.shard);
     if let Some(p) = input.persistence {
         persistence::write_persistence(out, p);
     }
@@ -174,23 +178,25 @@ pub fn render_text_into(input: &RenderInput<'_>, out: &mut String) {
     write_counters(out, input.counters);
 }
 
-/// `huaweicloud_quota_build_info` and `huaweicloud_quota_config_last_reload_successful`.
-fn write_exporter_info(out: &mut String, reload_ok: bool) {
+/// The exporter's own gauges: `huaweicloud_quota_build_info` (prometheus/common's labels),
+/// `huaweicloud_quota_config_last_reload_successful`, and the shard gauges
+/// `huaweicloud_quota_shard_ordinal` / `huaweicloud_quota_total_shards` (kube-state-metrics'
+/// names; the shipped shard alerts read them).
+fn write_exporter_info(out: &mut String, reload_ok: bool, shard: Shard) {
     header(
         out,
         "huaweicloud_quota_build_info",
-        "Version of the exporter (value 1).",
+        "A metric with a constant '1' value labeled by version, revision, branch, and rustversion from which huaweicloud-quota-exporter was built.",
         "gauge",
     );
     line(
         out,
         "huaweicloud_quota_build_info",
         &[
-            ("version", env!("CARGO_PKG_VERSION")),
-            (
-                "revision",
-                option_env!("HWC_QUOTA_REVISION").unwrap_or("unknown"),
-            ),
+            ("version", BUILD.version),
+            ("revision", BUILD.revision),
+            ("branch", BUILD.branch),
+            ("rustversion", BUILD.rust_version),
         ],
         1.0,
     );
@@ -202,6 +208,24 @@ fn write_exporter_info(out: &mut String, reload_ok: bool) {
     );
     out.push_str("huaweicloud_quota_config_last_reload_successful ");
     out.push_str(if reload_ok { "1\n" } else { "0\n" });
+    for (name, help, value) in [
+        (
+            "huaweicloud_quota_shard_ordinal",
+            "This exporter's shard I of --shard I/N (0 when not sharded).",
+            shard.index,
+        ),
+        (
+            "huaweicloud_quota_total_shards",
+            "The number of shards N of --shard I/N (1 when not sharded).",
+            shard.count,
+        ),
+    ] {
+        header(out, name, help, "gauge");
+        out.push_str(name);
+        out.push(' ');
+        write_value(out, f64::from(value));
+        out.push('\n');
+    }
 }
 
 /// `huaweicloud_quota_project_info`: one line per project, in the targets' order.
@@ -342,6 +366,8 @@ impl RenderedBody {
 #[derive(Debug)]
 pub struct Exposition {
     current: arc_swap::ArcSwap<RenderedBody>,
+    /// `--shard I/N`, shown by the shard gauges.
+    shard: Shard,
     /// The per-scrape `process_*` block.
     pub process: ProcessMetrics,
     /// What renders reuse.
@@ -363,15 +389,21 @@ struct RenderScratch {
 
 impl Default for Exposition {
     fn default() -> Self {
-        Exposition {
-            current: arc_swap::ArcSwap::from_pointee(RenderedBody::new(String::new(), 1, 0)),
-            process: ProcessMetrics::default(),
-            scratch: Mutex::new(RenderScratch::default()),
-        }
+        Exposition::for_shard(Shard::default())
     }
 }
 
 impl Exposition {
+    /// An exposition of shard `shard` (`--shard I/N`), nothing rendered yet.
+    pub fn for_shard(shard: Shard) -> Self {
+        Exposition {
+            current: arc_swap::ArcSwap::from_pointee(RenderedBody::new(String::new(), 1, 0)),
+            shard,
+            process: ProcessMetrics::default(),
+            scratch: Mutex::new(RenderScratch::default()),
+        }
+    }
+
     /// The latest render.
     pub fn current(&self) -> Arc<RenderedBody> {
         self.current.load_full()
@@ -397,6 +429,7 @@ impl Exposition {
                 reload_ok: snapshot.reload_ok(),
                 discovery: &snapshot.discovery(),
                 persistence: snapshot.persistence_status(),
+                shard: self.shard,
             },
             &mut text,
         );

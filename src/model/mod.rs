@@ -2,6 +2,7 @@
 //! produced and how it ended. Depends on `config` only.
 
 pub mod api;
+pub mod build;
 pub mod discovery;
 pub mod labels;
 pub mod outcome;

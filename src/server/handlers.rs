@@ -231,17 +231,43 @@ async fn landing_page(state: &Arc<AppState>, req: &Request<Incoming>) -> Respons
     r
 }
 
-/// The telemetry path: the cached body plus the `process_*` tail, gzip when accepted.
+/// The telemetry path: the cached body plus the `process_*` tail, gzip when accepted;
+/// 503 while `--web.max-requests` scrapes are being sent.
 fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Chunks> {
+    let slot = match &state.scrape_slots {
+        None => None,
+        Some((max, slots)) => match slots.clone().try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            Err(_) => {
+                let mut r = text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "503 too many scrapes at once: {max} are being served (--web.max-requests); try again later\n"
+                    ),
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return r;
+            }
+        },
+    };
     let body = state.exposition.current();
-    let tail = state.exposition.process.render();
+    let tail = if state.process_metrics {
+        state.exposition.process.render()
+    } else {
+        bytes::Bytes::new()
+    };
     let gzip = accepts_gzip(req);
     let chunks = if gzip {
         body.gzip_with(&tail)
     } else {
         body.plain_with(&tail)
     };
-    let mut r = respond(StatusCode::OK, CONTENT_TYPE, Chunks::new(chunks));
+    let mut r = respond(
+        StatusCode::OK,
+        CONTENT_TYPE,
+        Chunks::new(chunks).holding(slot),
+    );
     if gzip {
         r.headers_mut()
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::status::StatusCache;
 use super::web::WebState;
@@ -73,14 +74,41 @@ impl ServerLimits {
     }
 }
 
+/// Largest piece of a response body handed to hyper at once.
+pub const BODY_PIECE_BYTES: usize = 16 * 1024;
+
 /// A response body made of ready chunks (lets a scrape send the cached body without copying).
 #[derive(Debug, Default)]
-pub struct Chunks(VecDeque<Bytes>);
+pub struct Chunks {
+    chunks: VecDeque<Bytes>,
+    /// A `--web.max-requests` slot, held until the body is sent or dropped.
+    slot: Option<OwnedSemaphorePermit>,
+}
 
 impl Chunks {
-    /// A body of these chunks.
+    /// A body of these chunks, sent in pieces of at most [`BODY_PIECE_BYTES`] (slices, not
+    /// copies): hyper asks for the next piece only once its buffer has room, so a body is
+    /// done (and its `--web.max-requests` slot free) only when nearly all of it is on the
+    /// wire, not as soon as hyper has queued it.
     pub fn new(chunks: impl IntoIterator<Item = Bytes>) -> Self {
-        Chunks(chunks.into_iter().filter(|c| !c.is_empty()).collect())
+        let mut pieces = VecDeque::new();
+        for mut c in chunks {
+            while c.len() > BODY_PIECE_BYTES {
+                pieces.push_back(c.split_to(BODY_PIECE_BYTES));
+            }
+            if !c.is_empty() {
+                pieces.push_back(c);
+            }
+        }
+        Chunks {
+            chunks: pieces,
+            slot: None,
+        }
+    }
+    /// This body, holding `slot` until it is sent (or the client goes away).
+    pub(crate) fn holding(mut self, slot: Option<OwnedSemaphorePermit>) -> Self {
+        self.slot = slot;
+        self
     }
     pub(crate) fn text(s: impl Into<String>) -> Self {
         Chunks::new([Bytes::from(s.into())])
@@ -95,13 +123,21 @@ impl Body for Chunks {
         self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.get_mut().0.pop_front().map(|b| Ok(Frame::data(b))))
+        let this = self.get_mut();
+        match this.chunks.pop_front() {
+            Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
+            None => {
+                // Sent: the slot is free for the next scrape even while the connection stays.
+                this.slot = None;
+                Poll::Ready(None)
+            }
+        }
     }
     fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
+        self.chunks.is_empty()
     }
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.0.iter().map(|b| b.len() as u64).sum())
+        SizeHint::with_exact(self.chunks.iter().map(|b| b.len() as u64).sum())
     }
 }
 
@@ -134,6 +170,12 @@ pub struct AppState {
     pub(crate) reload: Option<ReloadHook>,
     /// Connection limits.
     pub(crate) limits: ServerLimits,
+    /// `--web.max-requests`: scrapes of the telemetry path served at once (`None`: no
+    /// limit); a scrape that finds no free slot gets 503.
+    pub(crate) scrape_slots: Option<(usize, Arc<Semaphore>)>,
+    /// Whether scrapes carry the `process_*` metrics (`--web.disable-exporter-metrics`
+    /// turns them off).
+    pub(crate) process_metrics: bool,
     /// The landing page's and JSON status's model, rebuilt when the snapshot changed.
     pub(crate) status: StatusCache,
 }
@@ -145,6 +187,8 @@ impl fmt::Debug for AppState {
             .field("web", &self.web)
             .field("reload", &self.reload.is_some())
             .field("limits", &self.limits)
+            .field("max_requests", &self.scrape_slots.as_ref().map(|(n, _)| n))
+            .field("process_metrics", &self.process_metrics)
             .finish_non_exhaustive()
     }
 }
@@ -166,6 +210,8 @@ impl AppState {
             web: Arc::new(WebState::default()),
             reload: None,
             limits: ServerLimits::default(),
+            scrape_slots: None,
+            process_metrics: true,
             status: StatusCache::default(),
         }
     }
@@ -179,6 +225,18 @@ impl AppState {
     /// With these connection limits.
     pub fn with_limits(mut self, limits: ServerLimits) -> AppState {
         self.limits = limits;
+        self
+    }
+
+    /// At most `max` scrapes served at once (`--web.max-requests`); 0 means no limit.
+    pub fn with_max_requests(mut self, max: usize) -> AppState {
+        self.scrape_slots = (max > 0).then(|| (max, Arc::new(Semaphore::new(max))));
+        self
+    }
+
+    /// Without the `process_*` metrics in scrapes (`--web.disable-exporter-metrics`).
+    pub fn without_process_metrics(mut self) -> AppState {
+        self.process_metrics = false;
         self
     }
 

@@ -29,10 +29,17 @@ impl Exporter {
 
     /// [`Exporter::start`] with extra environment variables.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Exporter {
-        let mut child = Command::new(BIN)
-            .args(args)
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
             .envs(env.iter().copied())
-            .args(["--web.listen-address", "127.0.0.1:0"])
+            .args(["--web.listen-address", "127.0.0.1:0"]);
+        Exporter::spawn(cmd)
+    }
+
+    /// Runs `cmd` (the exporter, or a wrapper that starts it, such as
+    /// `systemd-socket-activate`) and waits (up to 30 s) until it prints where it serves.
+    pub fn spawn(mut cmd: Command) -> Exporter {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -260,7 +267,9 @@ pub fn promtool_check_metrics(text: &str) -> String {
 }
 
 /// The exposition with run-to-run noise removed: `process_*` families dropped, poll
-/// durations and timestamps replaced by placeholders.
+/// durations and timestamps replaced by placeholders, and the build facts that depend on
+/// the checkout and the toolchain (`revision`, `branch`, `rustversion` of
+/// `huaweicloud_quota_build_info`) shown as `<revision>`, `<branch>`, `<rustversion>`.
 pub fn normalize(exposition: &str) -> String {
     let mut out = String::new();
     for line in exposition.lines() {
@@ -268,6 +277,21 @@ pub fn normalize(exposition: &str) -> String {
             .trim_start_matches("# HELP ")
             .trim_start_matches("# TYPE ");
         if name.starts_with("process_") {
+            continue;
+        }
+        if line.starts_with("huaweicloud_quota_build_info{") {
+            let mut l = line.to_string();
+            for key in ["revision", "branch", "rustversion"] {
+                let start = format!("{key}=\"");
+                if let Some(i) = l.find(&start) {
+                    let from = i + start.len();
+                    if let Some(len) = l[from..].find('"') {
+                        l.replace_range(from..from + len, &format!("<{key}>"));
+                    }
+                }
+            }
+            out.push_str(&l);
+            out.push('\n');
             continue;
         }
         if (line.starts_with("huaweicloud_quota_poll_duration_seconds{")

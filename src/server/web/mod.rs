@@ -46,8 +46,8 @@ struct FileWebConfig {
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileHttpConfig {
-    /// Accepted for compatibility; this server speaks HTTP/1.1 only.
-    #[allow(dead_code)]
+    /// Offer HTTP/2 over TLS (ALPN `h2`); default true, as in exporter-toolkit. Plain
+    /// HTTP is always HTTP/1.1.
     http2: Option<bool>,
     /// Extra response headers; only the ones exporter-toolkit allows.
     headers: Option<BTreeMap<String, Spanned<String>>>,
@@ -145,25 +145,43 @@ impl RateLimiter {
 }
 
 /// The loaded web config: what the server applies to connections and requests.
-#[derive(Default)]
 pub struct WebConfig {
     /// TLS settings for new connections; `None` serves plain HTTP.
     pub tls: Option<Arc<ServerConfig>>,
+    /// Whether TLS offers HTTP/2 (`http_server_config.http2`).
+    pub http2: bool,
     /// Basic auth users; `None` when `basic_auth_users` is empty or absent.
     pub basic_auth: Option<Arc<BasicAuth>>,
     /// Extra headers added to every response.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Request rate limit, when configured.
     pub rate_limit: Option<RateLimiter>,
+    /// The files the config names (certificate, key, client CA), watched for changes.
+    pub files: Vec<PathBuf>,
     /// Things worth a warning that are not errors (for example a TLS 1.0 minimum, read
     /// as TLS 1.2).
     pub notes: Vec<String>,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            tls: None,
+            http2: true,
+            basic_auth: None,
+            headers: Vec::new(),
+            rate_limit: None,
+            files: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
 }
 
 impl fmt::Debug for WebConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebConfig")
             .field("tls", &self.tls.is_some())
+            .field("http2", &self.http2)
             .field("basic_auth", &self.basic_auth)
             .field("headers", &self.headers)
             .field("rate_limit", &self.rate_limit)
@@ -201,10 +219,10 @@ impl WebConfig {
     /// A short description for the start-up log line.
     pub fn describe(&self) -> String {
         let mut parts = vec![
-            if self.tls.is_some() {
-                "TLS"
-            } else {
-                "plain HTTP"
+            match (&self.tls, self.http2) {
+                (Some(_), true) => "TLS (HTTP/2 and HTTP/1.1)",
+                (Some(_), false) => "TLS (HTTP/1.1)",
+                (None, _) => "plain HTTP",
             }
             .to_string(),
         ];
@@ -223,9 +241,25 @@ impl WebConfig {
 
 /// Checks every section of the file, recording each problem in `v`.
 fn validate(v: &mut Diagnostics, file: FileWebConfig) -> WebConfig {
+    let http2 = file
+        .http_server_config
+        .as_ref()
+        .and_then(|h| h.http2)
+        .unwrap_or(true);
+    let mut files = Vec::new();
+    if let Some(t) = &file.tls_server_config {
+        for f in [&t.cert_file, &t.key_file, &t.client_ca_file]
+            .into_iter()
+            .flatten()
+        {
+            if !f.value.trim().is_empty() {
+                files.push(v.path(f.value.trim()));
+            }
+        }
+    }
     let tls = file
         .tls_server_config
-        .and_then(|t| tls::build(v, &t))
+        .and_then(|t| tls::build(v, &t, http2))
         .map(|TlsSettings { config }| config);
 
     let mut headers = Vec::new();
@@ -288,9 +322,11 @@ fn validate(v: &mut Diagnostics, file: FileWebConfig) -> WebConfig {
 
     WebConfig {
         tls,
+        http2,
         basic_auth,
         headers,
         rate_limit,
+        files,
         notes: Vec::new(),
     }
 }
@@ -394,6 +430,61 @@ impl WebState {
         tracing::info!(file = %path.display(), settings = %config.describe(), "web config reloaded");
         self.current.store(Arc::new(config));
         Ok(())
+    }
+}
+
+/// How a file looked: modification time, size and inode (a certificate renewed by rename
+/// gets a new inode even when the clock or the size say nothing).
+type FileStamp = Option<(std::time::SystemTime, u64, u64)>;
+
+fn stamp(path: &Path) -> FileStamp {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
+}
+
+/// The stamps of the web config file and of every file it names.
+fn stamps(path: &Path, config: &WebConfig) -> Vec<(PathBuf, FileStamp)> {
+    std::iter::once(path.to_path_buf())
+        .chain(config.files.iter().cloned())
+        .map(|p| {
+            let s = stamp(&p);
+            (p, s)
+        })
+        .collect()
+}
+
+/// How often [`WebState::watch`] looks at the files.
+pub const WEB_CONFIG_POLL: Duration = Duration::from_secs(2);
+
+impl WebState {
+    /// Re-reads the web config whenever it or a file it names (certificate, key, client
+    /// CA) changes, looking every `every`: a renewed certificate is served to new
+    /// connections without a signal, as exporter-toolkit (which reads them per handshake)
+    /// does. A change that does not load is logged once and the config in force stays.
+    /// Without `--web.config.file` this returns at once.
+    pub async fn watch(self: Arc<Self>, every: Duration) {
+        let Some(path) = self.path.clone() else {
+            return;
+        };
+        let mut seen = stamps(&path, &self.current());
+        loop {
+            tokio::time::sleep(every).await;
+            let now = stamps(&path, &self.current());
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match self.reload().await {
+                // The new config may name other files: watch those from now on.
+                Ok(()) => seen = stamps(&path, &self.current()),
+                Err(e) => tracing::warn!(
+                    file = %path.display(),
+                    error = %e,
+                    "the web config or a file it names changed but cannot be used: the previous web config stays in force"
+                ),
+            }
+        }
     }
 }
 

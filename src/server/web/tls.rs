@@ -128,7 +128,7 @@ fn set(s: &Option<Spanned<String>>) -> bool {
 
 /// Builds the rustls config, recording every problem in `v`. `None` when TLS is off
 /// (no certificate, key, client CA or client auth type given) or on errors.
-pub(super) fn build(v: &mut Diagnostics, t: &FileTlsConfig) -> Option<TlsSettings> {
+pub(super) fn build(v: &mut Diagnostics, t: &FileTlsConfig, http2: bool) -> Option<TlsSettings> {
     let enabled = set(&t.cert)
         || set(&t.key)
         || set(&t.cert_file)
@@ -153,7 +153,13 @@ pub(super) fn build(v: &mut Diagnostics, t: &FileTlsConfig) -> Option<TlsSetting
     }
     let (certs, key, provider) = (certs?, key?, Arc::new(provider));
     let verifier = verifier(v, client_auth, client_cas, allowed_sans, &provider).ok()?;
-    let config = server_config(v, t, provider, &versions, verifier, certs, key)?;
+    let mut config = server_config(v, t, provider, &versions, verifier, certs, key)?;
+    // ALPN: HTTP/2 first when on (`http_server_config.http2`, default true), as Go offers it.
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     Some(TlsSettings {
         config: Arc::new(config),
     })
@@ -339,7 +345,7 @@ fn verifier(
 }
 
 /// The server config from its parts: versions, client verifier, certificate and key,
-/// then ALPN and the suite order.
+/// then the suite order.
 fn server_config(
     v: &mut Diagnostics,
     t: &FileTlsConfig,
@@ -380,8 +386,6 @@ fn server_config(
             return None;
         }
     };
-    // This server speaks HTTP/1.1 only (`http2` is accepted and ignored).
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(true);
     Some(config)
 }
