@@ -485,3 +485,33 @@ fn the_checker_sees_edges_and_cycles() {
     assert!(modules.len() > 20);
     assert!(edges.values().map(BTreeSet::len).sum::<usize>() > 30);
 }
+
+/// Prints the module graph (top-level edges, then every file's): `cargo test --test
+/// architecture -- --ignored --nocapture print_module_graph`.
+#[test]
+#[ignore]
+fn print_module_graph() {
+    let (edges, _) = graph();
+    let mut top: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (from, to) in &edges {
+        for t in to {
+            if let (Some(a), Some(b)) = (from.first(), t.first())
+                && a != b
+            {
+                top.entry(a.clone()).or_default().insert(b.clone());
+            }
+        }
+    }
+    println!("top-level modules:");
+    for (from, to) in &top {
+        println!(
+            "  {from} -> {}",
+            to.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    println!("files:");
+    for (from, to) in &edges {
+        let to: Vec<String> = to.iter().map(|t| name(t)).collect();
+        println!("  {} -> {}", name(from), to.join(", "));
+    }
+}
