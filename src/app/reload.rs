@@ -165,6 +165,13 @@ impl Reloader {
             tracing::error!(error = %e, "configuration reload failed; the previous configuration keeps running");
             e.to_string()
         })?;
+        // The new connection settings (CA files read afresh, proxies) before the targets
+        // that use them; settings that cannot be used reject the whole reload.
+        self.scheduler.client().configure_http(&config).map_err(|e| {
+            let e = crate::config::redact_credentials_in(&e);
+            tracing::error!(error = %e, "configuration reload failed; the previous configuration keeps running");
+            e
+        })?;
         let targets = target::targets(&config, self.shard);
         self.scheduler.apply(&targets);
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());

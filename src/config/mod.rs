@@ -10,6 +10,7 @@
 
 mod endpoints;
 mod file;
+mod http;
 mod resolved;
 mod secrets;
 mod units;
@@ -20,7 +21,11 @@ use std::path::Path;
 pub use self::endpoints::{UrlError, check_url};
 pub use self::file::{
     AppQuotaSelection, FileConfig, FileCredential, FileDefaults, FileEndpoints, FileEventgrid,
-    FileGaussdb, FileProject, FileRoma, FileRomaInstance, FileSettings,
+    FileGaussdb, FileHttp, FileProject, FileRoma, FileRomaInstance, FileSettings, FileTls,
+};
+pub use self::http::{
+    ClientCert, HttpSettings, PemFile, ProxyUrl, REDACTED, TlsSettings, redact_credentials_in,
+    redact_url_credentials,
 };
 pub use self::resolved::*;
 pub use self::secrets::{ExpandError, ProcessEnv, Secret, SecretFileError, SecretSource};

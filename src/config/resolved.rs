@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::file::AppQuotaSelection;
+use super::http::HttpSettings;
 use super::secrets::Secret;
 
 /// How a request is authenticated.
@@ -114,6 +115,8 @@ pub struct Project {
     pub gaussdb_mysql: bool,
     /// Poll settings.
     pub settings: PollSettings,
+    /// How its upstream connections are made (shared by projects with equal settings).
+    pub http: Arc<HttpSettings>,
 }
 
 /// The validated configuration.
@@ -131,6 +134,8 @@ pub struct Config {
     pub max_response_bytes: usize,
     /// The projects.
     pub projects: Vec<Project>,
+    /// `defaults.http`: for requests that belong to no project.
+    pub http: Arc<HttpSettings>,
 }
 
 /// Default poll interval.

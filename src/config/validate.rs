@@ -9,9 +9,11 @@ use std::sync::Arc;
 use serde_saphyr::Spanned;
 
 mod credential;
+mod http;
 
 use super::endpoints::{self, check_url};
 use super::file::AppQuotaSelection;
+use super::http::HttpSettings;
 use super::file::{FileConfig, FileCredential, FileDefaults, FileProject};
 use super::resolved::{
     Config, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_MAX_RESPONSE_BYTES,
@@ -64,8 +66,9 @@ impl<'a> Validator<'a> {
     /// Validates the whole file: the resolved config, or every problem found.
     pub(super) fn validate(mut self, file: FileConfig) -> Result<Config, ConfigError> {
         let limits = self.limits(&file.defaults);
+        let http = self.http(file.defaults.http.as_ref(), &Arc::default());
         let credentials = self.credentials(&file.credentials);
-        let projects = self.projects(&file, &credentials);
+        let projects = self.projects(&file, &credentials, &http);
         let source = self.diag.file().to_path_buf();
         self.diag.finish()?;
         Ok(Config {
@@ -75,6 +78,7 @@ impl<'a> Validator<'a> {
             retries: limits.retries,
             max_response_bytes: limits.max_response_bytes,
             projects,
+            http,
         })
     }
 
@@ -142,7 +146,12 @@ impl<'a> Validator<'a> {
     }
 
     /// The `projects:` section.
-    fn projects(&mut self, file: &FileConfig, credentials: &Credentials) -> Vec<Project> {
+    fn projects(
+        &mut self,
+        file: &FileConfig,
+        credentials: &Credentials,
+        http: &Arc<HttpSettings>,
+    ) -> Vec<Project> {
         if file.projects.value.is_empty() {
             self.diag.issue(
                 at(&file.projects),
@@ -162,7 +171,7 @@ impl<'a> Validator<'a> {
         file.projects
             .value
             .iter()
-            .filter_map(|p| self.project(p, file, credentials, &defaults, &mut seen))
+            .filter_map(|p| self.project(p, file, credentials, &defaults, &mut seen, http))
             .collect()
     }
 
@@ -175,6 +184,7 @@ impl<'a> Validator<'a> {
         credentials: &Credentials,
         defaults: &PollSettings,
         seen: &mut Seen,
+        http: &Arc<HttpSettings>,
     ) -> Option<Project> {
         let id = self.project_id(p, seen);
         let credential = self.project_credential(p, file, credentials);
@@ -195,6 +205,7 @@ impl<'a> Validator<'a> {
             );
         }
         let settings = self.settings(p, &id, defaults, file);
+        let http = self.http(p.http.as_ref(), http);
         Some(Project {
             name: p.name.clone().unwrap_or_default().trim().to_string(),
             id,
@@ -205,6 +216,7 @@ impl<'a> Validator<'a> {
             eventgrid,
             gaussdb_mysql: p.gaussdb_mysql.is_some(),
             settings,
+            http,
         })
     }
 

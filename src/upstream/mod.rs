@@ -17,6 +17,7 @@ pub mod eventgrid;
 pub mod gaussdb;
 pub mod ratelimit;
 pub mod roma;
+pub mod tls;
 pub mod transport;
 
 use tokio::time::Instant;
