@@ -113,7 +113,10 @@ pub(crate) fn build_client(
         ExitCode::FAILURE
     })?;
     client.configure_http(config).map_err(|e| {
-        eprintln!("cannot build the HTTP client: {}", crate::config::redact_credentials_in(&e));
+        eprintln!(
+            "cannot build the HTTP client: {}",
+            crate::config::redact_credentials_in(&e)
+        );
         ExitCode::FAILURE
     })?;
     Ok(client)

@@ -13,8 +13,8 @@ mod http;
 
 use super::endpoints::{self, check_url};
 use super::file::AppQuotaSelection;
-use super::http::HttpSettings;
 use super::file::{FileConfig, FileCredential, FileDefaults, FileProject};
+use super::http::HttpSettings;
 use super::resolved::{
     Config, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_STALENESS, DEFAULT_RATE_LIMIT, DEFAULT_RETRIES, DEFAULT_TIMEOUT, Endpoints,

@@ -64,10 +64,7 @@ impl fmt::Debug for UpstreamClient {
 
 impl UpstreamClient {
     /// Builds the shared client (rustls, gzip, connect timeout, user agent).
-    pub fn new(
-        settings: ClientSettings,
-        counters: Arc<ApiCounters>,
-    ) -> Result<Self, String> {
+    pub fn new(settings: ClientSettings, counters: Arc<ApiCounters>) -> Result<Self, String> {
         let http = super::tls::build_http_client(&Default::default())?;
         let transport = Arc::new(Transport::new(
             http,

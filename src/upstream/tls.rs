@@ -152,10 +152,26 @@ pub fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         {
             return Some(r.to_string());
         }
+        // Wrapped where a downcast cannot see it (boxed by the connector): rustls's own
+        // wording of certificate and handshake failures.
+        let text = err.to_string();
+        if RUSTLS_WORDING.iter().any(|w| text.starts_with(w)) {
+            return Some(text);
+        }
         next = err.source();
     }
     None
 }
+
+/// How rustls's errors about certificates and handshakes begin.
+const RUSTLS_WORDING: &[&str] = &[
+    "invalid peer certificate",
+    "peer is incompatible",
+    "peer misbehaved",
+    "received fatal alert",
+    "no certificates presented",
+    "unsupported name type",
+];
 
 /// `server_name`: checks the certificate against the configured name, not the URL's host.
 #[derive(Debug)]
@@ -277,8 +293,12 @@ impl HttpClients {
     pub fn build(config: &crate::config::Config) -> Result<Self, String> {
         let mut by_settings: Vec<(Arc<HttpSettings>, reqwest::Client)> = Vec::new();
         let mut default = None;
-        let all = std::iter::once((&config.http, None))
-            .chain(config.projects.iter().map(|p| (&p.http, Some(p.id.as_str()))));
+        let all = std::iter::once((&config.http, None)).chain(
+            config
+                .projects
+                .iter()
+                .map(|p| (&p.http, Some(p.id.as_str()))),
+        );
         for (http, project) in all {
             if let Some((_, client)) = by_settings.iter().find(|(s, _)| **s == **http) {
                 if project.is_none() {

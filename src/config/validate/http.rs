@@ -28,7 +28,11 @@ enum PemKind {
 impl Validator<'_> {
     /// The settings of one `http:` block: each key it sets replaces `base`'s (the
     /// defaults for a project; the built-in defaults for `defaults.http`).
-    pub(super) fn http(&mut self, file: Option<&FileHttp>, base: &Arc<HttpSettings>) -> Arc<HttpSettings> {
+    pub(super) fn http(
+        &mut self,
+        file: Option<&FileHttp>,
+        base: &Arc<HttpSettings>,
+    ) -> Arc<HttpSettings> {
         let Some(f) = file else {
             return base.clone();
         };
@@ -64,10 +68,8 @@ impl Validator<'_> {
         };
         match problem {
             Some(why) => {
-                self.diag.issue(
-                    at(p),
-                    format!("invalid http.proxy_url `{shown}`: {why}"),
-                );
+                self.diag
+                    .issue(at(p), format!("invalid http.proxy_url `{shown}`: {why}"));
                 None
             }
             None => Some(ProxyUrl::new(raw)),
@@ -79,7 +81,9 @@ impl Validator<'_> {
         let mut out = Vec::new();
         for h in list {
             let v = h.value.trim();
-            if v.is_empty() || v.contains(|c: char| c == ',' || c.is_whitespace()) || v.contains("://")
+            if v.is_empty()
+                || v.contains(|c: char| c == ',' || c.is_whitespace())
+                || v.contains("://")
             {
                 self.diag.issue(
                     at(h),
@@ -138,10 +142,8 @@ impl Validator<'_> {
         let text = match self.secrets.read_file(&path) {
             Ok(t) => t,
             Err(e) => {
-                self.diag.issue(
-                    at(f),
-                    format!("cannot read {key} {}: {e}", path.display()),
-                );
+                self.diag
+                    .issue(at(f), format!("cannot read {key} {}: {e}", path.display()));
                 return None;
             }
         };
