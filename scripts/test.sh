@@ -3,7 +3,7 @@
 # Installs what the tests need when it is missing, from Debian: promtool and the Prometheus
 # server (package `prometheus`), Alertmanager and amtool (package `prometheus-alertmanager`,
 # for the Alertmanager example's checks and tests/alerting_e2e.rs), systemd-analyze (package
-# `systemd`, for the units' checks).
+# `systemd`, for the units' checks), tinyproxy (the HTTP CONNECT proxy of tests/network.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,9 @@ if ! command -v amtool >/dev/null 2>&1 || ! command -v prometheus-alertmanager >
 fi
 if ! command -v systemd-analyze >/dev/null 2>&1; then
   missing+=(systemd)
+fi
+if ! command -v tinyproxy >/dev/null 2>&1; then
+  missing+=(tinyproxy)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing Debian packages the tests need: ${missing[*]}" >&2

@@ -14,8 +14,10 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio_rustls::rustls::{DigitallySignedStruct, SignatureScheme};
 
-use super::transport::USER_AGENT;
 use crate::config::{HttpSettings, TlsSettings, redact_url_credentials};
+
+/// The user agent sent upstream: name and version, so API owners can tell who calls.
+pub const USER_AGENT: &str = concat!("huaweicloud-quota-exporter/", env!("CARGO_PKG_VERSION"));
 
 /// Builds the reqwest client for `http`: TLS as configured, the proxy from the settings
 /// or the environment, gzip, connect timeout, no redirects. `Err` says what is wrong.

@@ -17,8 +17,8 @@ use crate::config::{HttpSettings, redact_credentials_in};
 use crate::model::api::Service;
 use crate::model::outcome::{ApiCounters, ErrorCode, PollError, RequestOutcome};
 
-/// The user agent sent upstream: name and version, so API owners can tell who calls.
-pub const USER_AGENT: &str = concat!("huaweicloud-quota-exporter/", env!("CARGO_PKG_VERSION"));
+/// The user agent sent upstream (set on every client, so defined where they are built).
+pub use super::tls::USER_AGENT;
 
 /// Longest request id kept from a response (they are shown on the landing page).
 const REQUEST_ID_CHARS: usize = 128;

@@ -187,3 +187,112 @@ impl Validator<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{Config, ConfigError, SecretSource};
+
+    /// A CA certificate PEM (any valid certificate will do) and a key, in memory.
+    struct Files {
+        cert: String,
+        key: String,
+    }
+    impl SecretSource for Files {
+        fn env(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn read_file(&self, path: &Path) -> std::io::Result<String> {
+            match path.to_str() {
+                Some("/etc/ca.pem") | Some("/etc/client.crt") => Ok(self.cert.clone()),
+                Some("/etc/client.key") => Ok(self.key.clone()),
+                Some("/etc/garbage.pem") => Ok("not a pem\n".into()),
+                _ => Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "No such file or directory",
+                )),
+            }
+        }
+    }
+
+    fn load(http_defaults: &str, http_project: &str) -> Result<Config, ConfigError> {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["ca.example".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let files = Files {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        };
+        let yaml = format!(
+            "defaults:\n  http:\n{http_defaults}credentials:\n  t:\n    token: abc\nprojects:\n  - id: p1\n    region: eu-de\n    credentials: t\n    gaussdb_mysql: {{}}\n  - id: p2\n    region: eu-de\n    credentials: t\n    gaussdb_mysql: {{}}\n    http:\n{http_project}"
+        );
+        Config::from_yaml(Path::new("test.yaml"), &yaml, &files)
+    }
+
+    #[test]
+    fn projects_override_defaults_key_by_key() {
+        let c = load(
+            "    proxy_url: http://u:pw@proxy:3128\n    tls:\n      ca_file: /etc/ca.pem\n",
+            "      tls:\n        server_name: roma.internal\n",
+        )
+        .expect("valid");
+        let (p1, p2) = (&c.projects[0], &c.projects[1]);
+        assert!(std::sync::Arc::ptr_eq(&p1.http, &c.http));
+        assert_eq!(p2.http.proxy, c.http.proxy);
+        assert_eq!(p2.http.tls.ca, c.http.tls.ca);
+        assert_eq!(p2.http.tls.server_name.as_deref(), Some("roma.internal"));
+        assert_eq!(c.http.tls.server_name, None);
+        assert!(
+            c.http
+                .describe()
+                .contains("proxy=http://u:<redacted>@proxy:3128")
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_reported_with_their_position() {
+        let e = load(
+            "    proxy_url: https://u:pw@proxy:3128\n    tls:\n      ca_file: /etc/missing.pem\n      cert_file: /etc/client.crt\n",
+            "      tls:\n        key_file: /etc/garbage.pem\n        cert_file: /etc/client.crt\n        ca_file: /etc/garbage.pem\n",
+        )
+        .expect_err("invalid")
+        .to_string();
+        assert!(e.contains("test.yaml:3:16: invalid http.proxy_url `https://u:<redacted>@proxy:3128`: the scheme is `https`"), "{e}");
+        assert!(!e.contains(":pw@"), "{e}");
+        assert!(
+            e.contains("test.yaml:5:16: cannot read http.tls.ca_file /etc/missing.pem"),
+            "{e}"
+        );
+        assert!(
+            e.contains("test.yaml:6:18: http.tls.cert_file and http.tls.key_file go together"),
+            "{e}"
+        );
+        assert!(
+            e.contains("http.tls.key_file /etc/garbage.pem: no private key in it"),
+            "{e}"
+        );
+        assert!(
+            e.contains("http.tls.ca_file /etc/garbage.pem: no `BEGIN CERTIFICATE` block"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_client_certificate_needs_both_files() {
+        let c = load(
+            "    tls:\n      cert_file: /etc/client.crt\n      key_file: /etc/client.key\n",
+            "      no_proxy: [internal.example, 10.0.0.0/8]\n",
+        )
+        .expect("valid");
+        assert!(c.http.tls.client_cert.is_some());
+        assert_eq!(
+            c.projects[1].http.no_proxy,
+            ["internal.example", "10.0.0.0/8"]
+        );
+        // The key never shows.
+        assert!(!format!("{:?}", c.http).contains("PRIVATE KEY"));
+    }
+}
