@@ -234,6 +234,9 @@ mod tests {
         assert!(e(ErrorCode::Status(503), Some(503)).retryable());
         assert!(e(ErrorCode::Decode, Some(200)).retryable());
         assert!(!e(ErrorCode::BodyTooLarge, Some(200)).retryable());
+        // A certificate that did not verify will not verify on the next attempt either.
+        assert!(!e(ErrorCode::Tls, None).retryable());
+        assert_eq!(ErrorCode::Tls.as_str(), "tls");
         assert!(!e(ErrorCode::Upstream("APIG.3030".into()), Some(404)).retryable());
     }
 }

@@ -52,7 +52,14 @@ impl Validator<'_> {
     /// `proxy_url`: `http://` with a host (a TLS connection to the proxy itself is not
     /// supported); the password may come from `${VAR}`.
     fn proxy_url(&mut self, p: &Spanned<String>) -> Option<ProxyUrl> {
-        let raw = p.value.trim();
+        let expanded = match crate::config::secrets::expand(p.value.trim(), self.secrets) {
+            Ok(v) => v,
+            Err(e) => {
+                self.diag.issue(at(p), format!("http.proxy_url: {e}"));
+                return None;
+            }
+        };
+        let raw = expanded.as_str();
         let shown = redact_url_credentials(raw);
         let problem = match reqwest::Url::parse(raw) {
             Err(e) => Some(format!("not a URL ({e})")),
