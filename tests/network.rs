@@ -211,13 +211,16 @@ async fn private_ca_is_trusted_with_ssl_cert_file() {
 async fn insecure_skip_verify_polls_and_warns() {
     let cloud = HttpsCloud::start().await;
     let config = cloud.config("    tls:\n      insecure_skip_verify: true\n");
-    let exporter = Exporter::start(&["--config.file", &config_arg(&config)]);
+    let mut exporter = Exporter::start(&["--config.file", &config_arg(&config)]);
     scrape_until(&exporter, DEADLINE, "a poll without verification", polled).await;
-    assert!(
-        exporter.logs().contains("insecure_skip_verify is set"),
-        "{}",
-        exporter.logs()
-    );
+    let warnings = |e: &Exporter| e.logs().matches("insecure_skip_verify is set").count();
+    assert_eq!(warnings(&exporter), 1, "{}", exporter.logs());
+    // And again at every reload.
+    exporter.signal("HUP");
+    common::eventually(DEADLINE, "the warning at the reload", || {
+        warnings(&exporter) == 2
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
