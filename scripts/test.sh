@@ -4,7 +4,7 @@
 # server (package `prometheus`), Alertmanager and amtool (package `prometheus-alertmanager`,
 # for the Alertmanager example's checks and tests/alerting_e2e.rs), systemd-analyze (package
 # `systemd`, for the units' checks and `systemd-socket-activate` in tests/serving.rs), curl
-# (HTTP/2 checks in tests/serving.rs).
+# (HTTP/2 checks in tests/serving.rs), tinyproxy (the HTTP CONNECT proxy of tests/network.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +20,9 @@ if ! command -v systemd-analyze >/dev/null 2>&1 || ! command -v systemd-socket-a
 fi
 if ! command -v curl >/dev/null 2>&1; then
   missing+=(curl)
+fi
+if ! command -v tinyproxy >/dev/null 2>&1; then
+  missing+=(tinyproxy)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing Debian packages the tests need: ${missing[*]}" >&2

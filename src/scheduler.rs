@@ -47,6 +47,11 @@ impl Scheduler {
         }
     }
 
+    /// The upstream client every poll goes through.
+    pub fn client(&self) -> &Arc<UpstreamClient> {
+        &self.client
+    }
+
     /// Makes `targets` the polled set: targets that stay keep their schedule (and take
     /// changed settings at their next poll), removed ones stop, new ones start at once.
     pub fn apply(&self, targets: &[Arc<Target>]) {

@@ -50,8 +50,12 @@ pub fn describe(config: &Config, targets: &[Arc<Target>], cli: &Cli) -> String {
         "concurrency: {}  rate_limit: {}/s per API host",
         config.concurrency, config.rate_limit
     );
+    let _ = writeln!(s, "http: {}", config.http.describe());
     let _ = writeln!(s, "projects:");
     for p in &config.projects {
+        if p.http != config.http {
+            let _ = writeln!(s, "  - {} http: {}", p.id, p.http.describe());
+        }
         let _ = writeln!(
             s,
             "  - {} name={:?} region={:?} credentials={} [{}]\n    interval={} timeout={} max_staleness={}",

@@ -47,6 +47,13 @@ pub struct DiscoveryHub {
     state: Mutex<HubState>,
 }
 
+impl DiscoveryHub {
+    /// The upstream client the hub's discoveries (and the targets' polls) use.
+    pub fn client(&self) -> &Arc<UpstreamClient> {
+        &self.client
+    }
+}
+
 impl std::fmt::Debug for DiscoveryHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DiscoveryHub").finish_non_exhaustive()

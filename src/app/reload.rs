@@ -162,6 +162,13 @@ impl Reloader {
             tracing::error!(error = %e, "configuration reload failed; the previous configuration keeps running");
             e.to_string()
         })?;
+        // The new connection settings (CA files read afresh, proxies) before the targets
+        // that use them; settings that cannot be used reject the whole reload.
+        self.hub.client().configure_http(&config).map_err(|e| {
+            let e = crate::config::redact_credentials_in(&e);
+            tracing::error!(error = %e, "configuration reload failed; the previous configuration keeps running");
+            e
+        })?;
         for w in &config.warnings {
             tracing::warn!("config warning: {w}");
         }

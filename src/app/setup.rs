@@ -115,10 +115,18 @@ pub(crate) fn build_client(
         max_body_bytes: config.max_response_bytes,
         max_attempts: config.retries + 1,
     };
-    UpstreamClient::new(settings, counters).map_err(|e| {
+    let client = UpstreamClient::new(settings, counters).map_err(|e| {
         eprintln!("cannot build the HTTP client: {e}");
         ExitCode::FAILURE
-    })
+    })?;
+    client.configure_http(config).map_err(|e| {
+        eprintln!(
+            "cannot build the HTTP client: {}",
+            crate::config::redact_credentials_in(&e)
+        );
+        ExitCode::FAILURE
+    })?;
+    Ok(client)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

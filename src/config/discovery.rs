@@ -259,6 +259,7 @@ fn entry(
         gaussdb_mysql: e.gaussdb_mysql.is_some(),
         endpoints,
         settings: defaults,
+        http: Default::default(),
     })
 }
 

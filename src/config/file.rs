@@ -96,6 +96,9 @@ pub struct FileDefaults {
     /// Largest upstream response body read; larger ones fail with `body_too_large`
     /// without being read whole. Default `8MiB`.
     pub max_response_size: Option<Spanned<ByteSize>>,
+    /// How upstream connections are made (proxy, TLS); a project's `http` overrides it
+    /// key by key.
+    pub http: Option<FileHttp>,
 }
 
 /// A credential as written: the keys decide its kind (token, AK/SK or IAM password).
@@ -220,6 +223,38 @@ pub struct FileProject {
     pub timeout: Option<ConfigDuration>,
     /// Overrides of `defaults.max_staleness`.
     pub max_staleness: Option<ConfigDuration>,
+    /// Overrides of `defaults.http`, key by key.
+    pub http: Option<FileHttp>,
+}
+
+/// `http:` (under `defaults` or a project): proxy and TLS of upstream connections.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileHttp {
+    /// `http://[user:password@]host:port`; default: `HTTPS_PROXY` / `HTTP_PROXY` /
+    /// `NO_PROXY` from the environment.
+    pub proxy_url: Option<Spanned<String>>,
+    /// Hosts reached without the proxy (names, `.domain` suffixes, IPs, CIDR ranges).
+    pub no_proxy: Option<Vec<Spanned<String>>>,
+    /// TLS trust and client certificate.
+    pub tls: Option<FileTls>,
+}
+
+/// `http.tls:`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTls {
+    /// PEM file of CA certificates trusted besides the system's.
+    pub ca_file: Option<Spanned<String>>,
+    /// PEM file of a client certificate (chain) for gateways that ask for one.
+    pub cert_file: Option<Spanned<String>>,
+    /// PEM file of the client certificate's private key.
+    pub key_file: Option<Spanned<String>>,
+    /// The name the server's certificate must carry, instead of the URL's host.
+    pub server_name: Option<Spanned<String>>,
+    /// Accept any server certificate. For tests only: warned about at start and at
+    /// every reload.
+    pub insecure_skip_verify: Option<Spanned<bool>>,
 }
 
 /// The whole file as written.

@@ -12,6 +12,7 @@
 pub mod discovery;
 mod endpoints;
 mod file;
+mod http;
 pub mod regions;
 mod resolved;
 mod secrets;
@@ -23,8 +24,12 @@ use std::path::Path;
 pub use self::endpoints::{UrlError, check_url};
 pub use self::file::{
     AppQuotaSelection, FileConfig, FileCredential, FileDefaults, FileDiscovery, FileDiscoveryRoma,
-    FileEndpointTemplates, FileEndpoints, FileEventgrid, FileGaussdb, FileProject, FileRoma,
-    FileRomaInstance, FileRomaInstances, FileSettings,
+    FileEndpointTemplates, FileEndpoints, FileEventgrid, FileGaussdb, FileHttp, FileProject,
+    FileRoma, FileRomaInstance, FileRomaInstances, FileSettings, FileTls,
+};
+pub use self::http::{
+    ClientCert, HttpSettings, PemFile, ProxyUrl, REDACTED, TlsSettings, redact_credentials_in,
+    redact_url_credentials,
 };
 pub use self::resolved::*;
 pub use self::secrets::{ExpandError, ProcessEnv, Secret, SecretFileError, SecretSource};

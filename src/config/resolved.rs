@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::file::AppQuotaSelection;
+use super::http::HttpSettings;
 use super::secrets::Secret;
 
 /// How a request is authenticated.
@@ -116,6 +117,8 @@ pub struct Project {
     pub gaussdb_mysql: bool,
     /// Poll settings.
     pub settings: PollSettings,
+    /// How its upstream connections are made (shared by projects with equal settings).
+    pub http: Arc<HttpSettings>,
 }
 
 /// The validated configuration.
@@ -138,6 +141,8 @@ pub struct Config {
     /// What is valid but suspicious (`file:line:col: ...`): unverified endpoints, APIs a
     /// region does not offer.
     pub warnings: Vec<String>,
+    /// `defaults.http`: for requests that belong to no project.
+    pub http: Arc<HttpSettings>,
 }
 
 /// Default poll interval.
@@ -239,4 +244,6 @@ pub struct Discovery {
     pub endpoints: EndpointTemplates,
     /// Poll settings of discovered targets (the defaults).
     pub settings: PollSettings,
+    /// `defaults.http`: how discovered projects connect (proxies, CAs).
+    pub http: Arc<HttpSettings>,
 }

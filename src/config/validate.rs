@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_saphyr::Spanned;
 
 mod credential;
+mod http;
 
 use super::discovery;
 use super::endpoints::{self, check_url};
@@ -16,6 +17,7 @@ use super::file::AppQuotaSelection;
 use super::file::{
     FileConfig, FileCredential, FileDefaults, FileProject, FileRoma, FileRomaInstances,
 };
+use super::http::HttpSettings;
 use super::regions;
 use super::resolved::RomaDiscovery;
 use super::resolved::{
@@ -66,16 +68,20 @@ impl<'a> Validator<'a> {
     /// Validates the whole file: the resolved config, or every problem found.
     pub(super) fn validate(mut self, file: FileConfig) -> Result<Config, ConfigError> {
         let limits = self.limits(&file.defaults);
+        let http = self.http(file.defaults.http.as_ref(), &Arc::default());
         let credentials = self.credentials(&file.credentials);
-        let projects = self.projects(&file, &credentials);
+        let projects = self.projects(&file, &credentials, &http);
         let written: Vec<&str> = file.credentials.keys().map(String::as_str).collect();
-        let discovery = discovery::validate(
+        let mut discovery = discovery::validate(
             &file.discovery,
             &credentials,
             &written,
             defaults(&file.defaults),
             &mut self.diag,
         );
+        for d in &mut discovery {
+            d.http = http.clone();
+        }
         let source = self.diag.file().to_path_buf();
         let warnings = self.diag.finish()?;
         Ok(Config {
@@ -87,6 +93,7 @@ impl<'a> Validator<'a> {
             projects,
             discovery,
             warnings,
+            http,
         })
     }
 
@@ -154,7 +161,12 @@ impl<'a> Validator<'a> {
     }
 
     /// The `projects:` section.
-    fn projects(&mut self, file: &FileConfig, credentials: &Credentials) -> Vec<Project> {
+    fn projects(
+        &mut self,
+        file: &FileConfig,
+        credentials: &Credentials,
+        http: &Arc<HttpSettings>,
+    ) -> Vec<Project> {
         let listed: &[FileProject] = file.projects.as_ref().map_or(&[], |p| &p.value);
         if listed.is_empty() && file.discovery.is_empty() {
             self.diag.issue(
@@ -166,7 +178,7 @@ impl<'a> Validator<'a> {
         let mut seen = Seen::default();
         listed
             .iter()
-            .filter_map(|p| self.project(p, file, credentials, &defaults, &mut seen))
+            .filter_map(|p| self.project(p, file, credentials, &defaults, &mut seen, http))
             .collect()
     }
 
@@ -179,6 +191,7 @@ impl<'a> Validator<'a> {
         credentials: &Credentials,
         defaults: &PollSettings,
         seen: &mut Seen,
+        http: &Arc<HttpSettings>,
     ) -> Option<Project> {
         let id = self.project_id(p, seen);
         let credential = self.project_credential(p, file, credentials);
@@ -200,6 +213,7 @@ impl<'a> Validator<'a> {
             );
         }
         let settings = self.settings(p, &id, defaults, file);
+        let http = self.http(p.http.as_ref(), http);
         Some(Project {
             name: p.name.clone().unwrap_or_default().trim().to_string(),
             id,
@@ -211,6 +225,7 @@ impl<'a> Validator<'a> {
             eventgrid,
             gaussdb_mysql: p.gaussdb_mysql.is_some(),
             settings,
+            http,
         })
     }
 

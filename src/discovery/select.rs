@@ -148,6 +148,7 @@ pub fn discovered_project(discovery: &Discovery, s: &Selected) -> (Project, Vec<
             iam,
         },
         roma_instances: Vec::new(),
+        http: discovery.http.clone(),
         settings: discovery.settings,
     };
     (project, notes)

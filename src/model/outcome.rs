@@ -23,6 +23,9 @@ pub enum ErrorCode {
     Timeout,
     /// No connection could be made.
     Connect,
+    /// The server's certificate did not verify (or the TLS handshake failed otherwise):
+    /// trying again gives the same answer until the trust settings change.
+    Tls,
     /// Another transport failure (reset, protocol error).
     Http,
     /// A 2xx body that could not be decoded.
@@ -53,6 +56,7 @@ impl ErrorCode {
             ErrorCode::Status(status) => return Cow::Owned(format!("http_{status}")),
             ErrorCode::Timeout => "timeout",
             ErrorCode::Connect => "connect",
+            ErrorCode::Tls => "tls",
             ErrorCode::Http => "http",
             ErrorCode::Decode => "decode",
             ErrorCode::BodyTooLarge => "body_too_large",
@@ -230,6 +234,9 @@ mod tests {
         assert!(e(ErrorCode::Status(503), Some(503)).retryable());
         assert!(e(ErrorCode::Decode, Some(200)).retryable());
         assert!(!e(ErrorCode::BodyTooLarge, Some(200)).retryable());
+        // A certificate that did not verify will not verify on the next attempt either.
+        assert!(!e(ErrorCode::Tls, None).retryable());
+        assert_eq!(ErrorCode::Tls.as_str(), "tls");
         assert!(!e(ErrorCode::Upstream("APIG.3030".into()), Some(404)).retryable());
     }
 }

@@ -291,6 +291,7 @@ fn put_error(w: &mut Vec<u8>, e: &PollError) {
         ErrorCode::Config => w.push(11),
         ErrorCode::Encode => w.push(12),
         ErrorCode::Shutdown => w.push(13),
+        ErrorCode::Tls => w.push(14),
     }
     w.extend_from_slice(&e.status.unwrap_or(0).to_le_bytes());
     put_str(w, &e.message);
@@ -448,6 +449,7 @@ impl<'a> Reader<'a> {
             11 => ErrorCode::Config,
             12 => ErrorCode::Encode,
             13 => ErrorCode::Shutdown,
+            14 => ErrorCode::Tls,
             _ => return Err(FormatError::Corrupt("unknown error code")),
         };
         let status = Some(self.u16()?).filter(|s| *s != 0);

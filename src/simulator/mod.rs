@@ -200,6 +200,8 @@ struct State {
 /// its connections.
 pub struct Simulator {
     addr: SocketAddr,
+    /// Serving HTTPS (see [`Simulator::start_tls`]).
+    tls: bool,
     state: Arc<State>,
     server: JoinHandle<()>,
 }
@@ -208,6 +210,34 @@ impl Simulator {
     /// Binds `bind` (use `127.0.0.1:0` in tests) and serves `world`; returns once the socket
     /// is bound, so requests can be sent at once.
     pub async fn start(bind: SocketAddr, world: World) -> std::io::Result<Simulator> {
+        Simulator::start_with(bind, world, None).await
+    }
+
+    /// As [`Simulator::start`], serving HTTPS with `identity` (tests make a private CA
+    /// and a server certificate for `127.0.0.1` with it).
+    pub async fn start_tls(
+        bind: SocketAddr,
+        world: World,
+        identity: TlsIdentity,
+    ) -> std::io::Result<Simulator> {
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+            tokio_rustls::rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .and_then(|b| {
+            b.with_no_client_auth()
+                .with_single_cert(identity.cert_chain, identity.key)
+        })
+        .map_err(std::io::Error::other)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Simulator::start_with(bind, world, Some(acceptor)).await
+    }
+
+    async fn start_with(
+        bind: SocketAddr,
+        world: World,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> std::io::Result<Simulator> {
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
@@ -219,10 +249,12 @@ impl Simulator {
             log: Mutex::new(VecDeque::new()),
             started: Instant::now(),
         });
-        let server = tokio::spawn(serve(listener, Arc::clone(&state)));
+        let is_tls = tls.is_some();
+        let server = tokio::spawn(serve(listener, Arc::clone(&state), tls));
         tracing::debug!(%addr, "cloud simulator listening");
         Ok(Simulator {
             addr,
+            tls: is_tls,
             state,
             server,
         })
@@ -243,7 +275,8 @@ impl Simulator {
                 SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
             });
         }
-        format!("http://{addr}")
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{addr}")
     }
 
     /// Fault injection for the requests that follow.
@@ -387,23 +420,43 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-async fn serve(listener: TcpListener, state: Arc<State>) {
+/// A server certificate chain and its key, for [`Simulator::start_tls`].
+pub struct TlsIdentity {
+    /// The chain, leaf first.
+    pub cert_chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// The leaf's private key.
+    pub key: rustls_pki_types::PrivateKeyDer<'static>,
+}
+
+async fn serve(listener: TcpListener, state: Arc<State>, tls: Option<tokio_rustls::TlsAcceptor>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let state = Arc::clone(&state);
+                    let tls = tls.clone();
                     connections.spawn(async move {
                         let service = service_fn(move |request| {
                             let state = Arc::clone(&state);
                             // An error makes hyper drop the connection: the reset fault.
                             async move { handle(&state, request).await.ok_or(ConnectionReset) }
                         });
-                        if let Err(error) = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await
-                        {
+                        let served = match tls {
+                            None => http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await,
+                            Some(acceptor) => match acceptor.accept(stream).await {
+                                Ok(stream) => http1::Builder::new()
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await,
+                                Err(error) => {
+                                    tracing::debug!(%error, "simulator TLS handshake failed");
+                                    return;
+                                }
+                            },
+                        };
+                        if let Err(error) = served {
                             tracing::debug!(%error, "simulator connection ended with an error");
                         }
                     });

@@ -11,7 +11,8 @@ use tokio::time::Instant;
 use super::auth::Authenticator;
 use super::backoff::{Backoff, Jitter};
 use super::decode::DecodeError;
-use super::transport::{Transport, TransportSettings, USER_AGENT, UpstreamResponse};
+use super::tls::HttpClients;
+use super::transport::{Transport, TransportSettings, UpstreamResponse};
 use crate::config::Project;
 use crate::model::api::{Api, Service};
 use crate::model::outcome::{ApiCounters, ErrorCode, PollError};
@@ -63,17 +64,8 @@ impl fmt::Debug for UpstreamClient {
 
 impl UpstreamClient {
     /// Builds the shared client (rustls, gzip, connect timeout, user agent).
-    pub fn new(
-        settings: ClientSettings,
-        counters: Arc<ApiCounters>,
-    ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .gzip(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+    pub fn new(settings: ClientSettings, counters: Arc<ApiCounters>) -> Result<Self, String> {
+        let http = super::tls::build_http_client(&Default::default())?;
         let transport = Arc::new(Transport::new(
             http,
             TransportSettings {
@@ -92,6 +84,13 @@ impl UpstreamClient {
             transport,
             counters,
         })
+    }
+
+    /// Builds the HTTP clients of `config` (one per distinct `http` setting) and uses
+    /// them from now on: at start and at every reload. `Err` leaves the old ones.
+    pub fn configure_http(&self, config: &crate::config::Config) -> Result<(), String> {
+        self.transport.set_clients(HttpClients::build(config)?);
+        Ok(())
     }
 
     /// Sends one GET for `target` to `path_and_query` (relative to the target's base URL),
@@ -236,7 +235,8 @@ impl UpstreamClient {
             .auth
             .authorize(&project.credential, project, &mut req, timeout)
             .await?;
-        let mut response = self.transport.exchange(service, req).await?;
+        let http = Some(&*project.http);
+        let mut response = self.transport.exchange_via(service, http, req).await?;
         if response.status == 401
             && let Some(mut again) = spare
             && self
@@ -248,7 +248,7 @@ impl UpstreamClient {
             self.auth
                 .authorize(&project.credential, project, &mut again, timeout)
                 .await?;
-            response = self.transport.exchange(service, again).await?;
+            response = self.transport.exchange_via(service, http, again).await?;
         }
         self.transport.accept(service, response)
     }

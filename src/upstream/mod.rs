@@ -16,6 +16,7 @@ pub mod eventgrid;
 pub mod gaussdb;
 pub mod ratelimit;
 pub mod roma;
+pub mod tls;
 pub mod transport;
 
 use tokio::time::Instant;

@@ -12,11 +12,13 @@ use tokio::sync::Semaphore;
 
 use super::decode::decode_error_body;
 use super::ratelimit::HostLimits;
+use super::tls::{HttpClients, tls_failure};
+use crate::config::{HttpSettings, redact_credentials_in};
 use crate::model::api::Service;
 use crate::model::outcome::{ApiCounters, ErrorCode, PollError, RequestOutcome};
 
-/// The user agent sent upstream: name and version, so API owners can tell who calls.
-pub const USER_AGENT: &str = concat!("huaweicloud-quota-exporter/", env!("CARGO_PKG_VERSION"));
+/// The user agent sent upstream (set on every client, so defined where they are built).
+pub use super::tls::USER_AGENT;
 
 /// Longest request id kept from a response (they are shown on the landing page).
 const REQUEST_ID_CHARS: usize = 128;
@@ -63,7 +65,8 @@ pub struct TransportSettings {
 /// Sends requests within the limits, reads them bounded, classifies and counts.
 #[derive(Debug)]
 pub struct Transport {
-    http: reqwest::Client,
+    /// One client per distinct `http` setting, swapped whole at a reload.
+    clients: arc_swap::ArcSwap<HttpClients>,
     concurrency: Semaphore,
     limits: HostLimits,
     max_body_bytes: usize,
@@ -78,12 +81,28 @@ impl Transport {
         counters: std::sync::Arc<ApiCounters>,
     ) -> Self {
         Transport {
-            http,
+            clients: arc_swap::ArcSwap::from_pointee(HttpClients::only(http)),
             concurrency: Semaphore::new(settings.concurrency.max(1) as usize),
             limits: HostLimits::new(settings.rate_limit),
             max_body_bytes: settings.max_body_bytes,
             counters,
         }
+    }
+
+    /// Uses `clients` from now on (at start and at every reload).
+    pub fn set_clients(&self, clients: HttpClients) {
+        self.clients.store(std::sync::Arc::new(clients));
+    }
+
+    /// [`Transport::send`] over the client of `http` (a project's settings).
+    pub async fn send_via(
+        &self,
+        service: Service,
+        http: &HttpSettings,
+        req: reqwest::Request,
+    ) -> Result<UpstreamResponse, PollError> {
+        let response = self.exchange_via(service, Some(http), req).await?;
+        self.accept(service, response)
     }
 
     /// The request and error counters.
@@ -109,19 +128,34 @@ impl Transport {
 
     /// Sends `req` within the host's rate limit and the concurrency cap, and returns the
     /// answer whatever its status. The request is counted; a transport failure is
-    /// counted as an error too.
+    /// counted as an error too. Goes through the client of `defaults.http`.
     pub async fn exchange(
         &self,
         service: Service,
         req: reqwest::Request,
     ) -> Result<UpstreamResponse, PollError> {
+        self.exchange_via(service, None, req).await
+    }
+
+    /// [`Transport::exchange`] over the client of `http` (`None`: `defaults.http`'s).
+    pub async fn exchange_via(
+        &self,
+        service: Service,
+        http: Option<&HttpSettings>,
+        req: reqwest::Request,
+    ) -> Result<UpstreamResponse, PollError> {
+        let client = self
+            .clients
+            .load()
+            .client_for(http)
+            .map_err(|e| PollError::local(ErrorCode::Config, e))?;
         self.limits.bucket(&host_key(req.url())).acquire().await;
         let _permit = self
             .concurrency
             .acquire()
             .await
             .map_err(|_| PollError::shutdown())?;
-        let result = self.read(req).await;
+        let result = self.read(&client, req).await;
         let outcome = match &result {
             Ok(r) => RequestOutcome::Status(r.status),
             Err(e) => match e.status {
@@ -157,10 +191,14 @@ impl Transport {
     }
 
     /// Sends and reads the body, stopping as soon as it exceeds the size limit.
-    async fn read(&self, req: reqwest::Request) -> Result<UpstreamResponse, PollError> {
+    async fn read(
+        &self,
+        client: &reqwest::Client,
+        req: reqwest::Request,
+    ) -> Result<UpstreamResponse, PollError> {
         let limit = self.max_body_bytes;
         let host = host_key(req.url());
-        let mut resp = self.http.execute(req).await.map_err(transport_error)?;
+        let mut resp = client.execute(req).await.map_err(transport_error)?;
         let status = resp.status().as_u16();
         let request_id = resp
             .headers()
@@ -232,6 +270,15 @@ pub fn parse_retry_after(v: &str, now: SystemTime) -> Option<Duration> {
 }
 
 fn transport_error(e: reqwest::Error) -> PollError {
+    if let Some(why) = tls_failure(&e) {
+        let url = e.url().map(|u| u.as_str()).unwrap_or("the upstream");
+        return PollError::local(
+            ErrorCode::Tls,
+            format!(
+                "TLS failure talking to {url}: {why} (see docs/network.md: trust the CA with http.tls.ca_file or SSL_CERT_FILE)"
+            ),
+        );
+    }
     let code = if e.is_timeout() {
         ErrorCode::Timeout
     } else if e.is_connect() {
@@ -241,7 +288,8 @@ fn transport_error(e: reqwest::Error) -> PollError {
     } else {
         ErrorCode::Http
     };
-    // reqwest's Display names the URL, which holds no secret (auth is in headers).
+    // reqwest's Display names the URL, which holds no secret (auth is in headers); a
+    // proxy URL's password is redacted all the same, should an error quote one.
     let mut message = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
@@ -249,7 +297,7 @@ fn transport_error(e: reqwest::Error) -> PollError {
         message.push_str(&s.to_string());
         source = s.source();
     }
-    PollError::local(code, message)
+    PollError::local(code, redact_credentials_in(&message))
 }
 
 #[cfg(test)]

@@ -44,6 +44,8 @@ pub struct IamLogin<'a> {
     pub project_id: &'a str,
     /// Time limit of the request.
     pub timeout: Duration,
+    /// The project's connection settings (proxy, TLS): IAM is reached as its APIs are.
+    pub http: &'a crate::config::HttpSettings,
 }
 
 #[derive(Clone)]
@@ -180,7 +182,7 @@ async fn request_token(
 ) -> Result<(Secret, Duration), PollError> {
     let req = token_request(login)?;
     let response = transport
-        .send(Service::Iam, req)
+        .send_via(Service::Iam, login.http, req)
         .await
         .map_err(|e| explain_failure(login, e))?;
     let token = subject_token(transport, &response)?;

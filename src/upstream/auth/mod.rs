@@ -113,6 +113,7 @@ impl Authenticator {
                             password,
                             project_id: &project.id,
                             timeout,
+                            http: &project.http,
                         },
                     )
                     .await?;
