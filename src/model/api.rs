@@ -49,6 +49,8 @@ pub enum Service {
     Poll(Api),
     /// An IAM token request.
     Iam,
+    /// A temporary-credential request (metadata service, pod identity, STS).
+    Credentials,
 }
 
 impl Service {
@@ -57,6 +59,7 @@ impl Service {
         match self {
             Service::Poll(api) => api.as_str(),
             Service::Iam => "iam",
+            Service::Credentials => "credentials",
         }
     }
 }

@@ -215,7 +215,7 @@ impl UpstreamClient {
                 .refused(&project.credential, project, &applied)
                 .await
         {
-            tracing::debug!(api = api.as_str(), project = %project.id, "401 with an IAM token: refreshing it and retrying once");
+            tracing::debug!(api = api.as_str(), project = %project.id, "401 with an IAM token or temporary keys: refreshing and retrying once");
             self.auth
                 .authorize(&project.credential, project, &mut again, timeout)
                 .await?;
