@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderValue;
@@ -27,7 +27,7 @@ const AGENCY_NOT_CONFIGURED: &str = "Please configure Cloud Service Agency first
 const METADATA_SESSION_TTL: &str = "21600";
 /// `agency_session_name` sent to STS.
 const SESSION_NAME: &str = "huaweicloud-quota-exporter";
-/// Refresh at the latest this long before `expires_at`.
+/// Refresh at the latest this long before `expires_at` (or at half the life, if sooner).
 const REFRESH_AHEAD: Duration = Duration::from_secs(300);
 
 /// One set of temporary keys.
@@ -61,6 +61,8 @@ struct State {
     last_error: Option<PollError>,
     /// ECS metadata session token; `Some(None)`: the service has none (older metadata).
     session: Option<Option<Secret>>,
+    /// A background refresher runs.
+    refresher: bool,
 }
 
 /// Temporary keys per credential name.
@@ -85,7 +87,7 @@ impl TemporaryCache {
     /// callers wait).
     pub async fn keys(
         &self,
-        transport: &Transport,
+        transport: &Arc<Transport>,
         credential: &NamedCredential,
         timeout: Duration,
     ) -> Result<Arc<TemporaryKeys>, PollError> {
@@ -114,54 +116,17 @@ impl TemporaryCache {
             );
             return Err(e);
         }
-        match fetch(transport, credential, &mut st, timeout).await {
-            Ok((keys, lifetime)) => {
-                let now = Instant::now();
-                let ahead = (lifetime / 2).min(REFRESH_AHEAD);
-                st.failures = 0;
-                st.retry_at = None;
-                st.last_error = None;
-                let keys = Arc::new(keys);
-                st.keys = Some(Cached {
-                    keys: keys.clone(),
-                    refresh_at: now + lifetime - ahead,
-                    use_until: now + lifetime.mul_f64(0.95),
-                });
-                tracing::debug!(
-                    credential = %credential.name,
-                    kind = credential.credential.kind(),
-                    lifetime_ms = lifetime.as_millis() as u64,
-                    "temporary credentials issued"
-                );
-                Ok(keys)
-            }
-            Err(mut e) => {
-                e.message = format!(
-                    "temporary credentials of `{}` ({}): {}",
-                    credential.name,
-                    credential.credential.kind(),
-                    e.message
-                );
-                st.failures = st.failures.saturating_add(1);
-                let backoff = FAILURE_BACKOFF.delay(st.failures);
-                st.retry_at = Some(Instant::now() + backoff);
-                st.last_error = Some(e.clone());
-                tracing::warn!(
-                    api = "credentials",
-                    credential = %credential.name,
-                    error_code = %e.code,
-                    status = e.status.unwrap_or(0),
-                    request_id = e.request_id.as_deref().unwrap_or(""),
-                    reason = %e.message,
-                    retry_in_s = backoff.as_secs(),
-                    "temporary credential request failed"
-                );
-                match st.keys.as_ref().filter(|c| Instant::now() < c.use_until) {
-                    Some(c) => Ok(c.keys.clone()),
-                    None => Err(e),
-                }
-            }
+        let result = refresh_locked(transport, credential, &mut st, timeout).await;
+        if result.is_ok() && !st.refresher {
+            st.refresher = true;
+            spawn_refresher(
+                Arc::downgrade(&entry),
+                transport.clone(),
+                credential.clone(),
+                timeout,
+            );
         }
+        result
     }
 
     /// Forgets `used` if still cached (an API answered 401 to it).
@@ -172,6 +137,105 @@ impl TemporaryCache {
             st.keys = None;
         }
     }
+}
+
+/// Fetches new keys with the state locked, recording success or the failure's back-off.
+async fn refresh_locked(
+    transport: &Transport,
+    credential: &NamedCredential,
+    st: &mut State,
+    timeout: Duration,
+) -> Result<Arc<TemporaryKeys>, PollError> {
+    match fetch(transport, credential, st, timeout).await {
+        Ok((keys, lifetime)) => {
+            let now = Instant::now();
+            // Half the life or 5 min before expiry, whichever comes first.
+            let ahead = (lifetime / 2).max(REFRESH_AHEAD).min(lifetime);
+            st.failures = 0;
+            st.retry_at = None;
+            st.last_error = None;
+            let keys = Arc::new(keys);
+            st.keys = Some(Cached {
+                keys: keys.clone(),
+                refresh_at: now + lifetime - ahead,
+                use_until: now + lifetime.mul_f64(0.95),
+            });
+            tracing::debug!(
+                credential = %credential.name,
+                kind = credential.credential.kind(),
+                lifetime_ms = lifetime.as_millis() as u64,
+                "temporary credentials issued"
+            );
+            Ok(keys)
+        }
+        Err(mut e) => {
+            e.message = format!(
+                "temporary credentials of `{}` ({}): {}",
+                credential.name,
+                credential.credential.kind(),
+                e.message
+            );
+            st.failures = st.failures.saturating_add(1);
+            let backoff = FAILURE_BACKOFF.delay(st.failures);
+            st.retry_at = Some(Instant::now() + backoff);
+            st.last_error = Some(e.clone());
+            tracing::warn!(
+                api = "credentials",
+                credential = %credential.name,
+                error_code = %e.code,
+                status = e.status.unwrap_or(0),
+                request_id = e.request_id.as_deref().unwrap_or(""),
+                reason = %e.message,
+                retry_in_s = backoff.as_secs(),
+                "temporary credential request failed"
+            );
+            match st.keys.as_ref().filter(|c| Instant::now() < c.use_until) {
+                Some(c) => Ok(c.keys.clone()),
+                None => Err(e),
+            }
+        }
+    }
+}
+
+/// Refreshes the keys of one credential ahead of expiry in the background, so they are
+/// renewed even when no poll needs them at that moment; ends when the cache is dropped
+/// (a reload) or the keys are forgotten.
+fn spawn_refresher(
+    entry: Weak<tokio::sync::Mutex<State>>,
+    transport: Arc<Transport>,
+    credential: NamedCredential,
+    timeout: Duration,
+) {
+    tokio::spawn(async move {
+        loop {
+            let wake = {
+                let Some(e) = entry.upgrade() else { return };
+                let mut st = e.lock().await;
+                match (st.retry_at, &st.keys) {
+                    (Some(at), _) if at > Instant::now() => at,
+                    (_, Some(c)) => c.refresh_at,
+                    _ => {
+                        st.refresher = false;
+                        return;
+                    }
+                }
+            };
+            tokio::time::sleep_until(wake).await;
+            let Some(e) = entry.upgrade() else { return };
+            let mut st = e.lock().await;
+            let due = st
+                .keys
+                .as_ref()
+                .is_none_or(|c| Instant::now() >= c.refresh_at);
+            let paused = st.retry_at.is_some_and(|at| Instant::now() < at);
+            if due && !paused && st.keys.is_some() {
+                let _ = refresh_locked(&transport, &credential, &mut st, timeout).await;
+            } else if st.keys.is_none() {
+                st.refresher = false;
+                return;
+            }
+        }
+    });
 }
 
 fn local(message: String) -> PollError {
