@@ -358,3 +358,43 @@ async fn aksk_files_replaced_by_rename_are_used_without_a_reload() {
         &["RotatedSecretKey00000000000000000000001".into()],
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_to_temporary_keys_refreshes_them_once_and_retries() {
+    let mut world = World::demo();
+    short_lived(&mut world, 600.0);
+    let sim = start_sim(world.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = config_with(
+        &world,
+        &sim,
+        "1s",
+        &format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url()),
+    );
+    let exporter = start(&dir, &yaml);
+    exporter.wait_ready(READY).await;
+    scrape_until(&exporter, READY, "polls succeed", all_polls_ok).await;
+    assert_eq!(
+        sim.issued_credentials().len(),
+        1,
+        "one key set for every target"
+    );
+    // The cloud stops accepting the keys long before their expiry (revoked).
+    sim.expire_issued_credentials();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.issued_credentials().len() < 2 {
+        assert!(Instant::now() < deadline, "no refresh after the 401");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    scrape_until(
+        &exporter,
+        Duration::from_secs(5),
+        "polls succeed",
+        all_polls_ok,
+    )
+    .await;
+    // One refresh for all the targets that saw the 401, not one each.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let n = sim.issued_credentials().len();
+    assert!(n <= 3, "{n} key sets after one revocation");
+}
