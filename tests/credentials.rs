@@ -215,17 +215,22 @@ async fn pod_identity_reads_its_rotated_token_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let token = dir.path().join("token");
     std::fs::write(&token, format!("{SIM_POD_IDENTITY_TOKEN}\n")).expect("write");
-    let yaml = config_with(
-        &world,
-        &sim,
-        "1s",
-        &format!(
-            "    pod_identity:\n      uri: {}{SIM_POD_IDENTITY_PATH}\n      token_file: {}\n",
-            sim.base_url(),
-            token.display()
-        ),
+    // The defaults CCE injects: HC_CONTAINER_CREDENTIALS_FULL_URI and
+    // HC_CONTAINER_AUTHORIZATION_TOKEN_FILE.
+    let yaml = config_with(&world, &sim, "1s", "    pod_identity: {}\n");
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, yaml).expect("write");
+    let uri = format!("{}{SIM_POD_IDENTITY_PATH}", sim.base_url());
+    let exporter = Exporter::start_with_env(
+        &["--config.file", cfg.to_str().expect("utf-8")],
+        &[
+            ("HC_CONTAINER_CREDENTIALS_FULL_URI", uri.as_str()),
+            (
+                "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                token.to_str().expect("utf-8"),
+            ),
+        ],
     );
-    let exporter = start(&dir, &yaml);
     exporter.wait_ready(READY).await;
     scrape_until(&exporter, READY, "polls succeed", all_polls_ok).await;
     // The kubelet writes the new token before the old one stops working.
