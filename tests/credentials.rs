@@ -166,7 +166,7 @@ async fn no_agency_shows_as_a_credentials_error_and_backs_off() {
     .await;
     assert!(!all_polls_ok(&body));
     let (_, _, landing) = exporter.get("/").await;
-    assert!(landing.contains("agency"), "{landing}");
+    assert!(landing.contains(AGENCY_NOT_CONFIGURED), "{landing}");
     // Back-off: 5 s after the first failure, then 10 s: few requests in 8 s of 1 s polls.
     let before = sim.request_count(Endpoint::MetadataSecurityKey);
     tokio::time::sleep(Duration::from_secs(8)).await;
@@ -176,7 +176,6 @@ async fn no_agency_shows_as_a_credentials_error_and_backs_off() {
         "{} security key requests in 8 s",
         after - before
     );
-    let _ = AGENCY_NOT_CONFIGURED;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

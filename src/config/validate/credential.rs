@@ -207,10 +207,6 @@ impl Validator<'_> {
                 format!("credential `{name}`: `oidc.duration` must be from 15m to 12h"),
             );
         }
-        let bad = [&provider, &agency].iter().any(|v| v.is_none());
-        if bad {
-            return None;
-        }
         Some(Credential::Oidc {
             provider_urn: provider?,
             agency_urn: agency?,
