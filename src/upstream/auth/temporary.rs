@@ -30,6 +30,9 @@ const SESSION_NAME: &str = "huaweicloud-quota-exporter";
 /// Refresh at the latest this long before `expires_at` (or at half the life, if sooner).
 const REFRESH_AHEAD: Duration = Duration::from_secs(300);
 
+/// Shortest wait between two background refreshes.
+const MIN_BACKGROUND_GAP: Duration = Duration::from_millis(500);
+
 /// One set of temporary keys.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TemporaryKeys {
@@ -149,8 +152,11 @@ async fn refresh_locked(
     match fetch(transport, credential, st, timeout).await {
         Ok((keys, lifetime)) => {
             let now = Instant::now();
-            // Half the life or 5 min before expiry, whichever comes first.
-            let ahead = (lifetime / 2).max(REFRESH_AHEAD).min(lifetime);
+            // Half the life or 5 min before expiry, whichever comes first, but never in
+            // the first third of the life (short-lived keys are not fetched in a loop).
+            let ahead = (lifetime / 2)
+                .max(REFRESH_AHEAD)
+                .min(lifetime.mul_f64(2.0 / 3.0));
             st.failures = 0;
             st.retry_at = None;
             st.last_error = None;
@@ -164,6 +170,7 @@ async fn refresh_locked(
                 credential = %credential.name,
                 kind = credential.credential.kind(),
                 lifetime_ms = lifetime.as_millis() as u64,
+                refresh_in_ms = (lifetime - ahead).as_millis() as u64,
                 "temporary credentials issued"
             );
             Ok(keys)
@@ -220,6 +227,8 @@ fn spawn_refresher(
                     }
                 }
             };
+            // Never more often than twice a second, whatever the keys' life.
+            let wake = wake.max(Instant::now() + MIN_BACKGROUND_GAP);
             tokio::time::sleep_until(wake).await;
             let Some(e) = entry.upgrade() else { return };
             let mut st = e.lock().await;
@@ -480,15 +489,15 @@ mod tests {
     fn every_key_name_variant_is_read() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         for body in [
-            r#"{"credential":{"access":"A","secret":"S","securitytoken":"T","expires_at":"2026-11-18T07:33:20.000000Z"}}"#,
-            r#"{"credentials":{"accessKeyId":"A","secretAccessKey":"S","securityToken":"T","expiration":"2026-11-18T07:33:20Z"}}"#,
-            r#"{"access_key_id":"A","secret_access_key":"S","security_token":"T","expires_at":"2026-11-18T07:33:20.000000Z"}"#,
+            r#"{"credential":{"access":"A","secret":"S","securitytoken":"T","expires_at":"2026-11-18T11:16:40.000000Z"}}"#,
+            r#"{"credentials":{"accessKeyId":"A","secretAccessKey":"S","securityToken":"T","expiration":"2026-11-18T11:16:40Z"}}"#,
+            r#"{"access_key_id":"A","secret_access_key":"S","security_token":"T","expires_at":"2026-11-18T11:16:40.000000Z"}"#,
         ] {
             let (k, life) = parse_keys(body.as_bytes(), now).expect(body);
             assert_eq!(k.access_key, "A");
             assert_eq!(k.secret_key.expose(), "S");
             assert_eq!(k.security_token.expose(), "T");
-            assert!(life <= Duration::from_secs(1000), "{life:?}");
+            assert_eq!(life, Duration::from_secs(600), "{life:?}");
         }
         assert!(parse_keys(br#"{"credential":{"access":"A"}}"#, now).is_err());
         assert!(
@@ -498,5 +507,18 @@ mod tests {
             )
             .contains("\"S\"")
         );
+    }
+}
+
+#[cfg(test)]
+mod lifetime_tests {
+    use super::*;
+
+    #[test]
+    fn a_short_expiry_gives_its_lifetime() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let body = br#"{"credential":{"access":"A","secret":"S","securitytoken":"T","expires_at":"2026-11-18T11:06:42.500000Z"}}"#;
+        let (_, life) = parse_keys(body, now).expect("keys");
+        assert!((life.as_secs_f64() - 2.5).abs() < 0.01, "{life:?}");
     }
 }
