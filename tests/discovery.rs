@@ -537,3 +537,20 @@ async fn discovered_targets_start_from_the_persistence_file_after_a_restart() {
         .count();
     assert!(used >= RUNNING_INSTANCES, "restored values served:\n{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecs_metadata_temporary_keys_discover_and_poll() {
+    let sim = start_sim(World::discovery()).await;
+    let base = sim.base_url();
+    let credentials = format!("  sim:\n    ecs_metadata:\n      endpoint: {base}\n");
+    let yaml = config(&base, &credentials, "1h", "");
+    let (_dir, path) = write_temp("c.yaml", &yaml);
+    let exporter = Exporter::start(&["--config.file", path.to_str().unwrap()]);
+    exporter.wait_ready(DEADLINE).await;
+    let body = discovered(&exporter).await;
+    assert_expected_set(&body);
+    assert!(
+        sim.request_count(Endpoint::MetadataSecurityKey) >= 1,
+        "keys came from the metadata service"
+    );
+}

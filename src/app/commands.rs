@@ -103,6 +103,24 @@ fn describe_credential(p: &Project) -> String {
         } => {
             format!("IAM password ({username}@{domain} via {iam_endpoint})")
         }
+        Credential::EcsMetadata { endpoint } => {
+            format!("ECS/BMS agency, temporary keys from the metadata service {endpoint}")
+        }
+        Credential::PodIdentity { uri, token_file } => format!(
+            "CCE pod identity, temporary keys from {uri} (authorization from {})",
+            token_file.display()
+        ),
+        Credential::Oidc {
+            provider_urn,
+            agency_urn,
+            id_token_file,
+            sts_endpoint,
+            duration,
+        } => format!(
+            "OIDC agency {agency_urn} via provider {provider_urn} at {sts_endpoint} (id token from {}, {} keys)",
+            id_token_file.display(),
+            humantime::format_duration(*duration)
+        ),
     }
 }
 

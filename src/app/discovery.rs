@@ -296,6 +296,9 @@ pub fn describe(config: &Config) -> String {
             Credential::Token { .. } => "static token",
             Credential::AkSk { .. } => "AK/SK with X-Domain-Id",
             Credential::IamPassword { .. } => "IAM password, domain-scoped token",
+            Credential::EcsMetadata { .. } => "ECS metadata temporary keys with X-Domain-Id",
+            Credential::PodIdentity { .. } => "CCE pod identity temporary keys with X-Domain-Id",
+            Credential::Oidc { .. } => "OIDC agency temporary keys with X-Domain-Id",
         };
         let mut apis = Vec::new();
         if let Some(r) = &d.roma {

@@ -111,6 +111,8 @@ pub struct FileCredential {
     pub token_file: Option<Spanned<String>>,
     /// AK/SK: the access key id.
     pub access_key: Option<Spanned<String>>,
+    /// AK/SK: file holding the access key id (read again when it changes).
+    pub access_key_file: Option<Spanned<String>>,
     /// AK/SK: the secret key.
     pub secret_key: Option<Spanned<String>>,
     /// AK/SK: file holding the secret key.
@@ -129,6 +131,46 @@ pub struct FileCredential {
     pub password: Option<Spanned<String>>,
     /// IAM password: file holding the password.
     pub password_file: Option<Spanned<String>>,
+    /// Temporary keys of the ECS/BMS agency from the metadata service.
+    pub ecs_metadata: Option<Spanned<FileEcsMetadata>>,
+    /// Temporary keys from CCE pod identity.
+    pub pod_identity: Option<Spanned<FilePodIdentity>>,
+    /// Temporary keys of an agency assumed with an OIDC id token (STS).
+    pub oidc: Option<Spanned<FileOidc>>,
+}
+
+/// `ecs_metadata:` of a credential.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEcsMetadata {
+    /// The metadata service, default `http://169.254.169.254`.
+    pub endpoint: Option<Spanned<String>>,
+}
+
+/// `pod_identity:` of a credential.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePodIdentity {
+    /// The credential URL, default `$HC_CONTAINER_CREDENTIALS_FULL_URI`.
+    pub uri: Option<Spanned<String>>,
+    /// The authorization token file, default `$HC_CONTAINER_AUTHORIZATION_TOKEN_FILE`.
+    pub token_file: Option<Spanned<String>>,
+}
+
+/// `oidc:` of a credential.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileOidc {
+    /// `iam::{account}:identityProvider:{name}`.
+    pub provider_urn: Option<Spanned<String>>,
+    /// `iam::{account}:agency:{name}`.
+    pub agency_urn: Option<Spanned<String>>,
+    /// The id token file, read again for every exchange.
+    pub id_token_file: Option<Spanned<String>>,
+    /// STS, default `https://sts.cn-north-4.myhuaweicloud.com`.
+    pub sts_endpoint: Option<Spanned<String>>,
+    /// Lifetime asked for, default `1h` (15 min to 12 h).
+    pub duration: Option<Spanned<ConfigDuration>>,
 }
 
 /// Per-project endpoint overrides; unset ones are derived from `region`.

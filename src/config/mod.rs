@@ -283,6 +283,88 @@ projects:
     }
 
     #[test]
+    fn temporary_credential_kinds_resolve_and_name_their_errors() {
+        let with = |body: &str| GOOD.replace("    token: ${HWC_TOKEN}", body);
+        let c = load(&with("    ecs_metadata: {}")).expect("ecs");
+        assert_eq!(
+            c.projects[0].credential.credential,
+            Credential::EcsMetadata {
+                endpoint: "http://169.254.169.254".into()
+            }
+        );
+        let c = load(&with(
+            "    oidc:\n      provider_urn: iam::1:identityProvider:cce\n      agency_urn: iam::1:agency:q\n      id_token_file: /t",
+        ))
+        .expect("oidc");
+        assert!(matches!(
+            &c.projects[0].credential.credential,
+            Credential::Oidc { sts_endpoint, duration, .. }
+                if sts_endpoint == "https://sts.cn-north-4.myhuaweicloud.com"
+                    && *duration == Duration::from_secs(3600)
+        ));
+        let c = load(&with(
+            "    pod_identity:\n      uri: http://127.0.0.1:1/v1/credentials\n      token_file: /t",
+        ))
+        .expect("pod");
+        assert_eq!(c.projects[0].credential.credential.kind(), "pod_identity");
+        let c = load(&with(
+            "    access_key_file: /run/secrets/hwc_sk\n    secret_key_file: /run/secrets/hwc_sk",
+        ))
+        .expect("ak file");
+        assert_eq!(
+            c.projects[0].credential.files.access_key.as_deref(),
+            Some(Path::new("/run/secrets/hwc_sk"))
+        );
+        let cases: Vec<(String, u64, &str)> = vec![
+            (
+                with("    ecs_metadata:\n      endpoint: ftp://x"),
+                6,
+                "invalid URL for ecs_metadata.endpoint",
+            ),
+            (
+                with("    ecs_metadata:\n      endpiont: http://x"),
+                6,
+                "unknown field `endpiont`",
+            ),
+            (
+                with("    pod_identity: {}"),
+                5,
+                "HC_CONTAINER_CREDENTIALS_FULL_URI",
+            ),
+            (
+                with("    oidc:\n      agency_urn: iam::1:agency:q\n      id_token_file: /t"),
+                6,
+                "missing `oidc.provider_urn`",
+            ),
+            (
+                with(
+                    "    oidc:\n      provider_urn: cce\n      agency_urn: iam::1:agency:q\n      id_token_file: /t",
+                ),
+                6,
+                "is not a URN",
+            ),
+            (
+                with(
+                    "    oidc:\n      provider_urn: iam::1:identityProvider:c\n      agency_urn: iam::1:agency:q\n      id_token_file: /t\n      duration: 1m",
+                ),
+                9,
+                "15m to 12h",
+            ),
+            (
+                with("    ecs_metadata: {}\n    access_key: y"),
+                5,
+                "is ambiguous",
+            ),
+        ];
+        for (yaml, line, fragment) in cases {
+            let err = load(&yaml).expect_err(&format!("must fail:\n{yaml}"));
+            let text = err.to_string();
+            assert!(text.contains(fragment), "expected `{fragment}` in:\n{text}");
+            assert_eq!(err.issues[0].line, line, "line of:\n{text}");
+        }
+    }
+
+    #[test]
     fn several_errors_are_reported_together() {
         let yaml = GOOD
             .replace("    credentials: t", "    credentials: nope")

@@ -37,6 +37,46 @@ pub enum Credential {
         /// Password.
         password: Secret,
     },
+    /// Temporary keys of the server's agency from the ECS/BMS metadata service.
+    EcsMetadata {
+        /// Base URL of the metadata service, without a trailing slash.
+        endpoint: String,
+    },
+    /// Temporary keys from CCE pod identity.
+    PodIdentity {
+        /// The credential URL (`POST`).
+        uri: String,
+        /// The file whose contents go in `Authorization` (read for every request).
+        token_file: PathBuf,
+    },
+    /// Temporary keys of an agency assumed with an OIDC id token (`assume-with-oidc`).
+    Oidc {
+        /// The identity provider's URN.
+        provider_urn: String,
+        /// The agency's URN.
+        agency_urn: String,
+        /// The id token file (read for every exchange).
+        id_token_file: PathBuf,
+        /// STS base URL, without a trailing slash.
+        sts_endpoint: String,
+        /// Lifetime asked for.
+        duration: Duration,
+    },
+}
+
+/// The `*_file` paths a credential's secrets were read from: read again when they change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretFiles {
+    /// `token_file`.
+    pub token: Option<PathBuf>,
+    /// `access_key_file`.
+    pub access_key: Option<PathBuf>,
+    /// `secret_key_file`.
+    pub secret_key: Option<PathBuf>,
+    /// `security_token_file`.
+    pub security_token: Option<PathBuf>,
+    /// `password_file`.
+    pub password: Option<PathBuf>,
 }
 
 impl Credential {
@@ -46,6 +86,9 @@ impl Credential {
             Credential::Token { .. } => "token",
             Credential::AkSk { .. } => "aksk",
             Credential::IamPassword { .. } => "iam_password",
+            Credential::EcsMetadata { .. } => "ecs_metadata",
+            Credential::PodIdentity { .. } => "pod_identity",
+            Credential::Oidc { .. } => "oidc",
         }
     }
 }
@@ -57,6 +100,8 @@ pub struct NamedCredential {
     pub name: String,
     /// What it is.
     pub credential: Credential,
+    /// Where its secrets came from, when from files.
+    pub files: SecretFiles,
 }
 
 /// Poll settings after defaults and overrides.

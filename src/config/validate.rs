@@ -147,12 +147,13 @@ impl<'a> Validator<'a> {
     fn credentials(&mut self, file: &BTreeMap<String, FileCredential>) -> Credentials {
         let mut credentials = HashMap::new();
         for (name, c) in file {
-            if let Some(credential) = self.credential(name, c) {
+            if let Some((credential, files)) = self.credential(name, c) {
                 credentials.insert(
                     name.clone(),
                     Arc::new(NamedCredential {
                         name: name.clone(),
                         credential,
+                        files,
                     }),
                 );
             }

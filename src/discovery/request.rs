@@ -128,17 +128,47 @@ async fn iam_get(
             secret_key,
             security_token,
         } => {
+            let auth = client.auth();
+            let files = &discovery.credential.files;
+            let access_key =
+                auth.file_secret("access_key", &files.access_key, &Secret::new(access_key));
+            let secret_key = auth.file_secret("secret_key", &files.secret_key, secret_key);
+            let security_token = security_token
+                .as_ref()
+                .map(|t| auth.file_secret("security_token", &files.security_token, t));
             let domain = if scope_domain {
-                Some(("x-domain-id", domain_id(client, discovery, session).await?))
+                Some(domain_id(client, discovery, session).await?)
             } else {
                 None
             };
             aksk::sign_request_scoped(
                 &mut req,
-                access_key,
+                access_key.expose(),
                 secret_key.expose(),
                 security_token.as_ref().map(Secret::expose),
-                domain.as_ref().map(|(h, v)| (*h, v.as_str())),
+                domain.as_deref().map(|v| ("x-domain-id", v)),
+                SystemTime::now(),
+            )
+            .map_err(|_| header_error(name))?;
+        }
+        Credential::EcsMetadata { .. }
+        | Credential::PodIdentity { .. }
+        | Credential::Oidc { .. } => {
+            let keys = client
+                .auth()
+                .temporary_keys(&discovery.credential, timeout)
+                .await?;
+            let domain = if scope_domain {
+                Some(domain_id(client, discovery, session).await?)
+            } else {
+                None
+            };
+            aksk::sign_request_scoped(
+                &mut req,
+                &keys.access_key,
+                keys.secret_key.expose(),
+                Some(keys.security_token.expose()),
+                domain.as_deref().map(|v| ("x-domain-id", v)),
                 SystemTime::now(),
             )
             .map_err(|_| header_error(name))?;

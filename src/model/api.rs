@@ -51,6 +51,8 @@ pub enum Service {
     Iam,
     /// A discovery list call (IAM projects and domains, ROMA Connect instances).
     Discovery,
+    /// A temporary-credential request (metadata service, pod identity, STS).
+    Credentials,
 }
 
 impl Service {
@@ -60,6 +62,7 @@ impl Service {
             Service::Poll(api) => api.as_str(),
             Service::Iam => "iam",
             Service::Discovery => "discovery",
+            Service::Credentials => "credentials",
         }
     }
 }

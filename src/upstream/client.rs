@@ -210,6 +210,11 @@ impl UpstreamClient {
         self.settings.max_attempts
     }
 
+    /// The authenticator (temporary keys and rotated secret files, for discovery).
+    pub fn auth(&self) -> &Authenticator {
+        &self.auth
+    }
+
     /// Waits for a turn to poll (see [`POLLS_PER_REQUEST_SLOT`]).
     pub async fn poll_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, PollError> {
         self.polls
@@ -244,7 +249,7 @@ impl UpstreamClient {
                 .refused(&project.credential, project, &applied)
                 .await
         {
-            tracing::debug!(api = service.as_str(), project = %project.id, "401 with an IAM token: refreshing it and retrying once");
+            tracing::debug!(api = service.as_str(), project = %project.id, "401 with an IAM token or temporary keys: refreshing and retrying once");
             self.auth
                 .authorize(&project.credential, project, &mut again, timeout)
                 .await?;

@@ -61,6 +61,8 @@ struct TokenState {
     failures: u32,
     retry_at: Option<Instant>,
     last_error: Option<PollError>,
+    /// The password the cached token was issued for (a changed password drops it).
+    password: Option<Secret>,
 }
 
 /// One project's token state; the async lock makes concurrent callers share one refresh.
@@ -95,6 +97,18 @@ impl TokenCache {
     ) -> Result<Secret, PollError> {
         let entry = self.entry(login.credential, login.project_id);
         let mut st = entry.lock().await;
+        if st.password.as_ref() != Some(login.password) {
+            if st.password.is_some() {
+                tracing::info!(
+                    credential = login.credential,
+                    "password changed: dropping the cached IAM token"
+                );
+            }
+            *st = TokenState {
+                password: Some(login.password.clone()),
+                ..TokenState::default()
+            };
+        }
         let now = Instant::now();
         if let Some(t) = &st.token
             && now < t.refresh_at

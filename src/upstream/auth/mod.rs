@@ -6,7 +6,9 @@
 //! refreshed after a 401 is picked up by the retry.
 
 pub mod aksk;
+pub mod files;
 pub mod iam;
+pub mod temporary;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -26,6 +28,8 @@ pub enum Applied {
     Signed,
     /// An IAM token, which can be refreshed once after a 401.
     IamToken(Secret),
+    /// Temporary keys, which can be refreshed once after a 401.
+    Temporary(Arc<temporary::TemporaryKeys>),
 }
 
 /// Adds credentials to outgoing requests; owns the IAM token cache.
@@ -33,6 +37,15 @@ pub enum Applied {
 pub struct Authenticator {
     transport: Arc<Transport>,
     tokens: iam::TokenCache,
+    temporary: temporary::TemporaryCache,
+    files: files::FileSecrets,
+}
+
+fn sign_error(credential: &str) -> PollError {
+    PollError::local(
+        ErrorCode::Auth,
+        format!("credential `{credential}` holds characters not allowed in an HTTP header"),
+    )
 }
 
 fn token_header(value: &str, credential: &str) -> Result<HeaderValue, PollError> {
@@ -52,6 +65,35 @@ impl Authenticator {
         Authenticator {
             transport,
             tokens: iam::TokenCache::default(),
+            temporary: temporary::TemporaryCache::default(),
+            files: files::FileSecrets::default(),
+        }
+    }
+
+    /// The temporary keys of an `ecs_metadata`, `pod_identity` or `oidc` credential
+    /// (cached, shared, refreshed ahead of expiry): for requests signed elsewhere, such as
+    /// discovery's calls to the global IAM.
+    pub async fn temporary_keys(
+        &self,
+        credential: &NamedCredential,
+        timeout: Duration,
+    ) -> Result<Arc<temporary::TemporaryKeys>, PollError> {
+        self.temporary
+            .keys(&self.transport, credential, timeout)
+            .await
+    }
+
+    /// The current value of a secret that may come from a file (`*_file`): the file's
+    /// content once it changed, else `value`.
+    pub fn file_secret(
+        &self,
+        key: &str,
+        path: &Option<std::path::PathBuf>,
+        value: &Secret,
+    ) -> Secret {
+        match path {
+            Some(p) => self.files.current(key, p, value),
+            None => value.clone(),
         }
     }
 
@@ -63,8 +105,14 @@ impl Authenticator {
         req: &mut reqwest::Request,
         timeout: Duration,
     ) -> Result<Applied, PollError> {
+        let f = &credential.files;
+        let current = |key: &str, path: &Option<std::path::PathBuf>, v: &Secret| match path {
+            Some(p) => self.files.current(key, p, v),
+            None => v.clone(),
+        };
         match &credential.credential {
             Credential::Token { token } => {
+                let token = current("token", &f.token, token);
                 req.headers_mut().insert(
                     "x-auth-token",
                     token_header(token.expose(), &credential.name)?,
@@ -76,24 +124,39 @@ impl Authenticator {
                 secret_key,
                 security_token,
             } => {
+                let access_key = current("access_key", &f.access_key, &Secret::new(access_key));
+                let secret_key = current("secret_key", &f.secret_key, secret_key);
+                let security_token = security_token
+                    .as_ref()
+                    .map(|t| current("security_token", &f.security_token, t));
                 aksk::sign_request(
                     req,
-                    access_key,
+                    access_key.expose(),
                     secret_key.expose(),
                     security_token.as_ref().map(Secret::expose),
                     &project.id,
                     SystemTime::now(),
                 )
-                .map_err(|_| {
-                    PollError::local(
-                        ErrorCode::Auth,
-                        format!(
-                            "credential `{}` holds characters not allowed in an HTTP header",
-                            credential.name
-                        ),
-                    )
-                })?;
+                .map_err(|_| sign_error(&credential.name))?;
                 Ok(Applied::Signed)
+            }
+            Credential::EcsMetadata { .. }
+            | Credential::PodIdentity { .. }
+            | Credential::Oidc { .. } => {
+                let keys = self
+                    .temporary
+                    .keys(&self.transport, credential, timeout)
+                    .await?;
+                aksk::sign_request(
+                    req,
+                    &keys.access_key,
+                    keys.secret_key.expose(),
+                    Some(keys.security_token.expose()),
+                    &project.id,
+                    SystemTime::now(),
+                )
+                .map_err(|_| sign_error(&credential.name))?;
+                Ok(Applied::Temporary(keys))
             }
             Credential::IamPassword {
                 iam_endpoint,
@@ -101,6 +164,7 @@ impl Authenticator {
                 username,
                 password,
             } => {
+                let password = &current("password", &f.password, password);
                 let token = self
                     .tokens
                     .token(
@@ -139,6 +203,10 @@ impl Authenticator {
                 self.tokens
                     .invalidate(&credential.name, &project.id, used)
                     .await;
+                true
+            }
+            Applied::Temporary(used) => {
+                self.temporary.invalidate(&credential.name, used).await;
                 true
             }
             Applied::StaticToken | Applied::Signed => false,

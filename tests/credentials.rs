@@ -1,0 +1,426 @@
+//! End-to-end temporary credentials and rotating secret files: ECS metadata, CCE pod
+//! identity, OIDC, AK/SK files replaced by rename; the real binary against the simulator.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{Exporter, scrape, scrape_until, start_sim};
+use huaweicloud_quota_exporter::simulator::{
+    AGENCY_NOT_CONFIGURED, DEMO_TOKEN, Endpoint, Fault, SIM_ACCESS_KEY, SIM_OIDC_AGENCY_URN,
+    SIM_OIDC_ID_TOKEN, SIM_OIDC_PROVIDER_URN, SIM_POD_IDENTITY_PATH, SIM_POD_IDENTITY_TOKEN,
+    SIM_SECRET_KEY, Simulator, World,
+};
+
+const READY: Duration = Duration::from_secs(30);
+
+/// The world's config with its token credential replaced by `credential` (indented body).
+fn config_with(world: &World, sim: &Simulator, interval: &str, credential: &str) -> String {
+    let yaml = world.exporter_config_yaml(&sim.base_url(), interval);
+    let token_line = format!("    token: {DEMO_TOKEN}\n");
+    assert!(yaml.contains(&token_line), "{yaml}");
+    // Credential sources and APIs share one simulator host here (not so in a cloud, where
+    // the metadata service or STS has its own): room in the per-host rate limit for both.
+    yaml.replace(&token_line, credential).replacen(
+        "defaults:\n",
+        "defaults:\n  rate_limit: 200\n",
+        1,
+    )
+}
+
+fn poll_lines(body: &str) -> Vec<&str> {
+    body.lines()
+        .filter(|l| l.starts_with("huaweicloud_quota_poll_success{"))
+        .collect()
+}
+
+fn all_polls_ok(body: &str) -> bool {
+    let p = poll_lines(body);
+    !p.is_empty() && p.iter().all(|l| l.ends_with(" 1"))
+}
+
+fn start(dir: &tempfile::TempDir, yaml: &str) -> Exporter {
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, yaml).expect("write");
+    Exporter::start(&[
+        "--config.file",
+        cfg.to_str().expect("utf-8"),
+        "--log.level",
+        "debug",
+    ])
+}
+
+fn short_lived(world: &mut World, secs: f64) {
+    world.temporary.lifetime = Some(Duration::from_secs_f64(secs));
+}
+
+/// Replaces `path` atomically, as Kubernetes does for mounted Secrets.
+fn replace(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("new");
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+/// Asserts no secret in the text of any output.
+fn assert_no_secret(what: &str, text: &str, secrets: &[String]) {
+    for s in secrets {
+        assert!(!text.contains(s.as_str()), "{what} shows a secret");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecs_metadata_keys_are_refreshed_before_they_expire_and_never_shown() {
+    let mut world = World::demo();
+    short_lived(&mut world, 2.5);
+    let sim = start_sim(world.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = config_with(
+        &world,
+        &sim,
+        "1s",
+        &format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url()),
+    );
+    let exporter = start(&dir, &yaml);
+    exporter.wait_ready(READY).await;
+    let t0 = Instant::now();
+    let mut last = String::new();
+    let mut expired_sessions = false;
+    while t0.elapsed() < Duration::from_secs(20) {
+        last = scrape(&exporter).await;
+        assert!(
+            all_polls_ok(&last),
+            "a poll failed after {:?}:\n{last}\nlogs:\n{}",
+            t0.elapsed(),
+            exporter.logs()
+        );
+        if !expired_sessions && t0.elapsed() > Duration::from_secs(8) {
+            // The 401 rule: a stale session token gets a new one and one retry.
+            sim.expire_metadata_sessions();
+            expired_sessions = true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let issued = sim.issued_credentials();
+    assert!(issued.len() >= 5, "{} keys issued in 20 s", issued.len());
+    // Every key was replaced before it expired, and no API request used an expired key.
+    for pair in issued.windows(2) {
+        let next_issued = SystemTime::now() - pair[1].issued.elapsed();
+        assert!(
+            next_issued < pair[0].expires_at,
+            "a key was replaced only after it expired: {:?}\n{}",
+            issued
+                .iter()
+                .map(|c| (
+                    c.issued.elapsed().as_secs_f64(),
+                    c.expires_at
+                        .duration_since(SystemTime::now())
+                        .map(|d| d.as_secs_f64())
+                        .unwrap_or_else(|e| -e.duration().as_secs_f64())
+                ))
+                .collect::<Vec<_>>(),
+            exporter
+                .logs()
+                .lines()
+                .filter(|l| l.contains("credential"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    for r in sim.requests() {
+        let Some((_, ak)) = r.headers.iter().find(|(k, _)| k == "authorization") else {
+            continue;
+        };
+        if let Some(c) = issued.iter().find(|c| ak.contains(&c.access_key)) {
+            let at = SystemTime::now() - r.at.elapsed();
+            assert!(at < c.expires_at, "a request used an expired key");
+        }
+    }
+    assert!(
+        sim.request_count(Endpoint::MetadataToken) >= 2,
+        "no new session token after the 401"
+    );
+    assert!(last.contains("api=\"credentials\""), "{last}");
+    // No secret anywhere.
+    let mut secrets: Vec<String> = Vec::new();
+    for c in &issued {
+        secrets.push(c.secret_key.clone());
+        secrets.push(c.security_token.clone());
+    }
+    let (_, _, landing) = exporter.get("/").await;
+    let (_, _, status) = exporter.get("/api/v1/status").await;
+    assert_no_secret("/metrics", &last, &secrets);
+    assert_no_secret("landing page", &landing, &secrets);
+    assert_no_secret("status", &status, &secrets);
+    assert_no_secret("logs", &exporter.logs(), &secrets);
+    let (code, out, err) = common::run(&[
+        "--config.file",
+        dir.path().join("c.yaml").to_str().expect("utf-8"),
+        "--config.check",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("metadata service"), "{out}");
+    eprintln!(
+        "ecs_metadata: {} keys issued in {:?}, every poll succeeded",
+        issued.len(),
+        t0.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_agency_shows_as_a_credentials_error_and_backs_off() {
+    let mut world = World::demo();
+    world.temporary.metadata_agency = false;
+    let sim = start_sim(world.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = config_with(
+        &world,
+        &sim,
+        "1s",
+        &format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url()),
+    );
+    let exporter = start(&dir, &yaml);
+    let body = scrape_until(&exporter, READY, "a credentials error", |b| {
+        b.lines().any(|l| {
+            l.starts_with("huaweicloud_quota_api_errors_total{")
+                && l.contains("api=\"credentials\"")
+        })
+    })
+    .await;
+    assert!(!all_polls_ok(&body));
+    let (_, _, landing) = exporter.get("/").await;
+    assert!(landing.contains(AGENCY_NOT_CONFIGURED), "{landing}");
+    // Back-off: 5 s after the first failure, then 10 s: few requests in 8 s of 1 s polls.
+    let before = sim.request_count(Endpoint::MetadataSecurityKey);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let after = sim.request_count(Endpoint::MetadataSecurityKey);
+    assert!(
+        after - before <= 3,
+        "{} security key requests in 8 s",
+        after - before
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_metadata_service_is_not_hammered() {
+    let mut world = World::demo();
+    short_lived(&mut world, 600.0);
+    let sim = start_sim(world.clone()).await;
+    sim.faults()
+        .push(Fault::error(Endpoint::MetadataSecurityKey, 500));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = config_with(
+        &world,
+        &sim,
+        "1s",
+        &format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url()),
+    );
+    let exporter = start(&dir, &yaml);
+    scrape_until(&exporter, READY, "a credentials 500", |b| {
+        b.contains("api=\"credentials\",error_code=\"500\"")
+            || b.contains("error_code=\"500\",api=\"credentials\"")
+            || b.lines()
+                .any(|l| l.contains("api=\"credentials\"") && l.contains("500"))
+    })
+    .await;
+    let before = sim.request_count(Endpoint::MetadataSecurityKey);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let after = sim.request_count(Endpoint::MetadataSecurityKey);
+    assert!(after - before <= 3, "{} requests in 8 s", after - before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_identity_reads_its_rotated_token_file() {
+    let mut world = World::demo();
+    short_lived(&mut world, 2.0);
+    let sim = start_sim(world.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, format!("{SIM_POD_IDENTITY_TOKEN}\n")).expect("write");
+    // The defaults CCE injects: HC_CONTAINER_CREDENTIALS_FULL_URI and
+    // HC_CONTAINER_AUTHORIZATION_TOKEN_FILE.
+    let yaml = config_with(&world, &sim, "1s", "    pod_identity: {}\n");
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, yaml).expect("write");
+    let uri = format!("{}{SIM_POD_IDENTITY_PATH}", sim.base_url());
+    let exporter = Exporter::start_with_env(
+        &["--config.file", cfg.to_str().expect("utf-8")],
+        &[
+            ("HC_CONTAINER_CREDENTIALS_FULL_URI", uri.as_str()),
+            (
+                "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                token.to_str().expect("utf-8"),
+            ),
+        ],
+    );
+    exporter.wait_ready(READY).await;
+    scrape_until(&exporter, READY, "polls succeed", all_polls_ok).await;
+    // The kubelet writes the new token before the old one stops working.
+    replace(&token, "rotated-pod-token\n");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sim.update_world(|w| w.rotate_pod_identity_token("rotated-pod-token"));
+    let n = sim.issued_credentials().len();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.issued_credentials().len() < n + 2 {
+        assert!(Instant::now() < deadline, "no keys with the rotated token");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    scrape_until(
+        &exporter,
+        Duration::from_secs(5),
+        "polls succeed",
+        all_polls_ok,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_reads_its_rotated_id_token_file() {
+    let mut world = World::demo();
+    short_lived(&mut world, 2.0);
+    let sim = start_sim(world.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("id-token");
+    std::fs::write(&token, SIM_OIDC_ID_TOKEN).expect("write");
+    let yaml = config_with(
+        &world,
+        &sim,
+        "1s",
+        &format!(
+            "    oidc:\n      provider_urn: {SIM_OIDC_PROVIDER_URN}\n      agency_urn: {SIM_OIDC_AGENCY_URN}\n      id_token_file: {}\n      sts_endpoint: {}\n      duration: 15m\n",
+            token.display(),
+            sim.base_url()
+        ),
+    );
+    let exporter = start(&dir, &yaml);
+    exporter.wait_ready(READY).await;
+    scrape_until(&exporter, READY, "polls succeed", all_polls_ok).await;
+    replace(&token, "eyJrotated.id.token\n");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sim.update_world(|w| w.rotate_oidc_id_token("eyJrotated.id.token"));
+    let n = sim.issued_credentials().len();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.issued_credentials().len() < n + 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no keys with the rotated id token"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = scrape_until(
+        &exporter,
+        Duration::from_secs(5),
+        "polls succeed",
+        all_polls_ok,
+    )
+    .await;
+    assert_no_secret(
+        "logs",
+        &exporter.logs(),
+        &[SIM_OIDC_ID_TOKEN.into(), "eyJrotated.id.token".into()],
+    );
+    assert_no_secret("/metrics", &body, &[SIM_OIDC_ID_TOKEN.into()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aksk_files_replaced_by_rename_are_used_without_a_reload() {
+    let world = World::demo();
+    let sim = start_sim(world.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ak = dir.path().join("ak");
+    let sk = dir.path().join("sk");
+    std::fs::write(&ak, format!("{SIM_ACCESS_KEY}\n")).expect("write");
+    std::fs::write(&sk, format!("{SIM_SECRET_KEY}\n")).expect("write");
+    let yaml = config_with(
+        &world,
+        &sim,
+        "1s",
+        &format!(
+            "    access_key_file: {}\n    secret_key_file: {}\n",
+            ak.display(),
+            sk.display()
+        ),
+    );
+    let exporter = start(&dir, &yaml);
+    exporter.wait_ready(READY).await;
+    scrape_until(&exporter, READY, "polls succeed", all_polls_ok).await;
+    // A new key pair in the cloud; the old one revoked; the files replaced by rename.
+    sim.update_world(|w| {
+        w.aksk.retain(|k| k.access_key != SIM_ACCESS_KEY);
+        w.aksk
+            .push(huaweicloud_quota_exporter::simulator::SimAkSk::permanent(
+                "ROTATEDAK000000000001",
+                "RotatedSecretKey00000000000000000000001",
+            ));
+    });
+    scrape_until(&exporter, Duration::from_secs(10), "a failed poll", |b| {
+        !all_polls_ok(b)
+    })
+    .await;
+    replace(&ak, "ROTATEDAK000000000001\n");
+    replace(&sk, "RotatedSecretKey00000000000000000000001\n");
+    let t = Instant::now();
+    // An empty file (half written) keeps the old value: polls go on.
+    scrape_until(
+        &exporter,
+        Duration::from_secs(8),
+        "polls recover",
+        all_polls_ok,
+    )
+    .await;
+    eprintln!("recovered {:?} after the rename", t.elapsed());
+    std::fs::write(&sk, "").expect("truncate");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    scrape_until(
+        &exporter,
+        Duration::from_secs(3),
+        "polls go on",
+        all_polls_ok,
+    )
+    .await;
+    assert!(exporter.logs().contains("keeping its last value"));
+    assert_no_secret(
+        "logs",
+        &exporter.logs(),
+        &["RotatedSecretKey00000000000000000000001".into()],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_to_temporary_keys_refreshes_them_once_and_retries() {
+    let mut world = World::demo();
+    short_lived(&mut world, 600.0);
+    let sim = start_sim(world.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = config_with(
+        &world,
+        &sim,
+        "1s",
+        &format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url()),
+    );
+    let exporter = start(&dir, &yaml);
+    exporter.wait_ready(READY).await;
+    scrape_until(&exporter, READY, "polls succeed", all_polls_ok).await;
+    assert_eq!(
+        sim.issued_credentials().len(),
+        1,
+        "one key set for every target"
+    );
+    // The cloud stops accepting the keys long before their expiry (revoked).
+    sim.expire_issued_credentials();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.issued_credentials().len() < 2 {
+        assert!(Instant::now() < deadline, "no refresh after the 401");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    scrape_until(
+        &exporter,
+        Duration::from_secs(5),
+        "polls succeed",
+        all_polls_ok,
+    )
+    .await;
+    // One refresh for all the targets that saw the 401, not one each.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let n = sim.issued_credentials().len();
+    assert!(n <= 3, "{n} key sets after one revocation");
+}
