@@ -142,95 +142,19 @@ fn entry(
     diag: &mut Diagnostics,
 ) -> Option<Discovery> {
     let start = diag.issues.len();
-    let refresh_interval = match &e.refresh_interval {
-        Some(r) if r.value.0 < MIN_REFRESH_INTERVAL => {
-            diag.issue(at(r), "refresh_interval must be at least 1s");
-            DEFAULT_REFRESH_INTERVAL
-        }
-        Some(r) => r.value.0,
-        None => DEFAULT_REFRESH_INTERVAL,
-    };
-    let regions = e.regions.as_ref().map(|list| {
-        list.iter()
-            .filter_map(|r| {
-                let v = r.value.trim().to_string();
-                if regions::is_region(&v) {
-                    Some(v)
-                } else {
-                    diag.issue(
-                        at(r),
-                        format!("`{v}` is no region id: expected one such as cn-north-4 or eu-de"),
-                    );
-                    None
-                }
-            })
-            .collect::<Vec<_>>()
-    });
+    let refresh_interval = refresh_interval(e, diag);
+    let regions = allowed_regions(e, diag);
     let exclude_projects = patterns("exclude_projects", &e.exclude_projects, diag);
-    let roma = e.roma.as_ref().map(|r| {
-        if r.instances.value.trim() != "discover" {
-            diag.issue(at(&r.instances),
-                format!(
-                    "roma.instances of a discovery entry must be `discover` (got `{}`): list fixed instances under a project in `projects:`",
-                    r.instances.value
-                ),
-            );
-        }
-        RomaDiscovery {
-            include_instances: patterns("include_instances", &r.include_instances, diag),
-            app_quotas: discovered_app_quotas(&r.app_quotas, at(&r.instances), diag),
-            livedata: r.livedata,
-        }
-    });
-    if roma
-        .as_ref()
-        .is_some_and(|r| !r.livedata && r.app_quotas == AppQuotaSelection::None)
-    {
-        diag.issue(at(&e.credentials),
-            "roma with `livedata: false` and `app_quotas: none` polls nothing: remove `roma` or enable one",
-        );
-    }
+    let roma = roma(e, diag);
     let eventgrid = e.eventgrid.as_ref().map(|eg| eventgrid_types(eg, diag));
     if e.roma.is_none() && e.eventgrid.is_none() && e.gaussdb_mysql.is_none() {
         diag.issue(at(&e.credentials),
             "this discovery entry polls nothing: add `roma: {instances: discover}`, `eventgrid: {}` and/or `gaussdb_mysql: {}`",
         );
     }
-    let mut template = |t: &Option<Spanned<String>>, key: &str| -> Option<String> {
-        let t = t.as_ref()?;
-        // Checked with a sample region in place of the placeholder.
-        match check_url(&t.value.replace("{region}", "cn-north-4")) {
-            Ok(_) => Some(t.value.trim().trim_end_matches('/').to_string()),
-            Err(why) => {
-                diag.issue(at(t), format!("invalid URL for endpoints.{key}: {why}"));
-                None
-            }
-        }
-    };
-    let endpoints = EndpointTemplates {
-        roma: template(&e.endpoints.roma, "roma"),
-        eventgrid: template(&e.endpoints.eventgrid, "eventgrid"),
-        gaussdb_mysql: template(&e.endpoints.gaussdb_mysql, "gaussdb_mysql"),
-    };
-    let iam_endpoint = match &e.iam_endpoint {
-        Some(s) => match check_url(&s.value) {
-            Ok(u) => Some(u),
-            Err(why) => {
-                diag.issue(at(s), format!("invalid URL for iam_endpoint: {why}"));
-                None
-            }
-        },
-        None => None,
-    };
-    let domain_id = e.domain_id.as_ref().map(|d| d.value.trim().to_string());
-    if let (Some(d), Some(s)) = (&domain_id, &e.domain_id)
-        && (d.is_empty() || !d.chars().all(|c| c.is_ascii_alphanumeric()))
-    {
-        diag.issue(
-            at(s),
-            format!("invalid domain_id `{d}`: expected the account id (hex)"),
-        );
-    }
+    let endpoints = endpoint_templates(e, diag);
+    let iam_endpoint = iam_endpoint(e, diag);
+    let domain_id = domain_id(e, diag);
     let credential = credential?;
     if diag.issues.len() > start {
         return None;
@@ -261,6 +185,111 @@ fn entry(
         settings: defaults,
         http: Default::default(),
     })
+}
+
+/// `refresh_interval`, at least a second.
+fn refresh_interval(e: &FileDiscovery, diag: &mut Diagnostics) -> Duration {
+    match &e.refresh_interval {
+        Some(r) if r.value.0 < MIN_REFRESH_INTERVAL => {
+            diag.issue(at(r), "refresh_interval must be at least 1s");
+            DEFAULT_REFRESH_INTERVAL
+        }
+        Some(r) => r.value.0,
+        None => DEFAULT_REFRESH_INTERVAL,
+    }
+}
+
+/// `regions`: every entry a region id.
+fn allowed_regions(e: &FileDiscovery, diag: &mut Diagnostics) -> Option<Vec<String>> {
+    e.regions.as_ref().map(|list| {
+        list.iter()
+            .filter_map(|r| {
+                let v = r.value.trim().to_string();
+                if regions::is_region(&v) {
+                    Some(v)
+                } else {
+                    diag.issue(
+                        at(r),
+                        format!("`{v}` is no region id: expected one such as cn-north-4 or eu-de"),
+                    );
+                    None
+                }
+            })
+            .collect::<Vec<_>>()
+    })
+}
+
+/// `roma`: instances discovered, filters, what to poll of each.
+fn roma(e: &FileDiscovery, diag: &mut Diagnostics) -> Option<RomaDiscovery> {
+    let roma = e.roma.as_ref().map(|r| {
+        if r.instances.value.trim() != "discover" {
+            diag.issue(at(&r.instances),
+                format!(
+                    "roma.instances of a discovery entry must be `discover` (got `{}`): list fixed instances under a project in `projects:`",
+                    r.instances.value
+                ),
+            );
+        }
+        RomaDiscovery {
+            include_instances: patterns("include_instances", &r.include_instances, diag),
+            app_quotas: discovered_app_quotas(&r.app_quotas, at(&r.instances), diag),
+            livedata: r.livedata,
+        }
+    });
+    if roma
+        .as_ref()
+        .is_some_and(|r| !r.livedata && r.app_quotas == AppQuotaSelection::None)
+    {
+        diag.issue(at(&e.credentials),
+            "roma with `livedata: false` and `app_quotas: none` polls nothing: remove `roma` or enable one",
+        );
+    }
+    roma
+}
+
+/// `endpoints`: URL templates with `{region}`.
+fn endpoint_templates(e: &FileDiscovery, diag: &mut Diagnostics) -> EndpointTemplates {
+    let mut template = |t: &Option<Spanned<String>>, key: &str| -> Option<String> {
+        let t = t.as_ref()?;
+        // Checked with a sample region in place of the placeholder.
+        match check_url(&t.value.replace("{region}", "cn-north-4")) {
+            Ok(_) => Some(t.value.trim().trim_end_matches('/').to_string()),
+            Err(why) => {
+                diag.issue(at(t), format!("invalid URL for endpoints.{key}: {why}"));
+                None
+            }
+        }
+    };
+    EndpointTemplates {
+        roma: template(&e.endpoints.roma, "roma"),
+        eventgrid: template(&e.endpoints.eventgrid, "eventgrid"),
+        gaussdb_mysql: template(&e.endpoints.gaussdb_mysql, "gaussdb_mysql"),
+    }
+}
+
+/// `iam_endpoint`, when given.
+fn iam_endpoint(e: &FileDiscovery, diag: &mut Diagnostics) -> Option<String> {
+    let s = e.iam_endpoint.as_ref()?;
+    match check_url(&s.value) {
+        Ok(u) => Some(u),
+        Err(why) => {
+            diag.issue(at(s), format!("invalid URL for iam_endpoint: {why}"));
+            None
+        }
+    }
+}
+
+/// `domain_id`, when given: the account id.
+fn domain_id(e: &FileDiscovery, diag: &mut Diagnostics) -> Option<String> {
+    let s = e.domain_id.as_ref()?;
+    let d = s.value.trim().to_string();
+    if d.is_empty() || !d.chars().all(|c| c.is_ascii_alphanumeric()) {
+        diag.issue(
+            at(s),
+            format!("invalid domain_id `{d}`: expected the account id (hex)"),
+        );
+    }
+    Some(d)
 }
 
 /// The IAM that lists the projects when none is given: an IAM password credential's own,

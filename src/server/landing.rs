@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use super::status::StatusModel;
+use crate::model::discovery::{DiscoveryStatus, FoundProject};
 
 /// Rows per table page.
 pub const PAGE_SIZE: usize = 100;
@@ -495,78 +496,13 @@ fn discovery_section(h: &mut String, model: &StatusModel, now: SystemTime) {
         format_count(model.discovery.len())
     );
     for d in model.discovery.iter() {
-        let (state, label) = match (d.last_run, d.success) {
-            (None, _) => ("pending", "pending"),
-            (Some(_), true) => ("ok", "ok"),
-            (Some(_), false) => ("failed", "failed"),
-        };
-        h.push_str("<h3>");
-        push_escaped(h, &d.credentials);
-        let _ = write!(
-            h,
-            " <span class=\"badge {state}\">{label}</span></h3><p class=\"meta\">"
-        );
-        match d.last_run {
-            Some(t) => {
-                let age = now.duration_since(t).unwrap_or_default();
-                let _ = write!(
-                    h,
-                    "last run {} ago ({}), {} projects, {} skipped, {} targets",
-                    format_age(age),
-                    format_duration(d.duration),
-                    d.projects.len(),
-                    d.skipped.len(),
-                    d.targets
-                );
-            }
-            None => h.push_str("first run under way"),
-        }
-        if let Some(t) = d.last_success {
-            let _ = write!(h, "; last success {}", utc(t));
-        }
-        h.push_str("</p>");
-        for (scope, e) in &d.errors {
-            h.push_str("<p class=\"msg\"><b class=\"pct critical\">");
-            push_escaped(h, scope);
-            h.push_str("</b>: ");
-            push_escaped(h, &e.to_string());
-            h.push_str(" (the last good list is kept)</p>");
-        }
+        discovery_heading(h, d, now);
         if d.projects.is_empty() && d.skipped.is_empty() {
             continue;
         }
         h.push_str("<div class=\"scroll\"><table><thead><tr><th>Project</th><th>Region</th><th>Instances polled</th><th>Not polled</th><th>Notes</th></tr></thead><tbody>");
         for p in &d.projects {
-            h.push_str("<tr class=\"ok\">");
-            project_cell(h, &p.name, &p.id);
-            h.push_str("<td>");
-            push_escaped(h, &p.region);
-            let polled = p.instances.iter().filter(|i| i.skipped.is_none()).count();
-            let _ = write!(h, "</td><td class=\"n\">{polled}</td><td class=\"msg\">");
-            for (n, i) in p
-                .instances
-                .iter()
-                .filter(|i| i.skipped.is_some())
-                .enumerate()
-            {
-                if n > 0 {
-                    h.push_str(", ");
-                }
-                push_escaped(h, if i.name.is_empty() { &i.id } else { &i.name });
-                h.push_str(" (");
-                push_escaped(h, i.skipped.as_deref().unwrap_or(""));
-                h.push(')');
-            }
-            h.push_str("</td><td class=\"msg\">");
-            let mut notes = p.notes.clone();
-            if p.configured {
-                notes.insert(0, "configured project".into());
-            }
-            if p.stale_instances {
-                notes.push("instance list failed: last good list".into());
-            }
-            push_escaped(h, &notes.join("; "));
-            h.push_str("</td></tr>");
+            discovered_project_row(h, p);
         }
         for p in &d.skipped {
             h.push_str("<tr class=\"pending\">");
@@ -578,6 +514,81 @@ fn discovery_section(h: &mut String, model: &StatusModel, now: SystemTime) {
         h.push_str("</tbody></table></div>");
     }
     h.push_str("</section>");
+}
+
+/// One credential's discovery: state, last run, last success, errors by scope.
+fn discovery_heading(h: &mut String, d: &DiscoveryStatus, now: SystemTime) {
+    let (state, label) = match (d.last_run, d.success) {
+        (None, _) => ("pending", "pending"),
+        (Some(_), true) => ("ok", "ok"),
+        (Some(_), false) => ("failed", "failed"),
+    };
+    h.push_str("<h3>");
+    push_escaped(h, &d.credentials);
+    let _ = write!(
+        h,
+        " <span class=\"badge {state}\">{label}</span></h3><p class=\"meta\">"
+    );
+    match d.last_run {
+        Some(t) => {
+            let age = now.duration_since(t).unwrap_or_default();
+            let _ = write!(
+                h,
+                "last run {} ago ({}), {} projects, {} skipped, {} targets",
+                format_age(age),
+                format_duration(d.duration),
+                d.projects.len(),
+                d.skipped.len(),
+                d.targets
+            );
+        }
+        None => h.push_str("first run under way"),
+    }
+    if let Some(t) = d.last_success {
+        let _ = write!(h, "; last success {}", utc(t));
+    }
+    h.push_str("</p>");
+    for (scope, e) in &d.errors {
+        h.push_str("<p class=\"msg\"><b class=\"pct critical\">");
+        push_escaped(h, scope);
+        h.push_str("</b>: ");
+        push_escaped(h, &e.to_string());
+        h.push_str(" (the last good list is kept)</p>");
+    }
+}
+
+/// A discovered project: region, instances polled, the ones not polled and why, notes.
+fn discovered_project_row(h: &mut String, p: &FoundProject) {
+    h.push_str("<tr class=\"ok\">");
+    project_cell(h, &p.name, &p.id);
+    h.push_str("<td>");
+    push_escaped(h, &p.region);
+    let polled = p.instances.iter().filter(|i| i.skipped.is_none()).count();
+    let _ = write!(h, "</td><td class=\"n\">{polled}</td><td class=\"msg\">");
+    for (n, i) in p
+        .instances
+        .iter()
+        .filter(|i| i.skipped.is_some())
+        .enumerate()
+    {
+        if n > 0 {
+            h.push_str(", ");
+        }
+        push_escaped(h, if i.name.is_empty() { &i.id } else { &i.name });
+        h.push_str(" (");
+        push_escaped(h, i.skipped.as_deref().unwrap_or(""));
+        h.push(')');
+    }
+    h.push_str("</td><td class=\"msg\">");
+    let mut notes = p.notes.clone();
+    if p.configured {
+        notes.insert(0, "configured project".into());
+    }
+    if p.stale_instances {
+        notes.push("instance list failed: last good list".into());
+    }
+    push_escaped(h, &notes.join("; "));
+    h.push_str("</td></tr>");
 }
 
 fn clients_table(h: &mut String, model: &StatusModel, query: PageQuery) {

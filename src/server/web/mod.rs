@@ -269,7 +269,25 @@ fn validate(v: &mut Diagnostics, file: FileWebConfig) -> WebConfig {
         }
     }
 
-    let users = file.basic_auth_users.unwrap_or_default();
+    let basic_auth = basic_auth(v, file.basic_auth_users.unwrap_or_default());
+    let rate_limit = file.rate_limit.and_then(|r| rate_limit(v, r));
+
+    WebConfig {
+        tls,
+        http2,
+        basic_auth,
+        headers,
+        rate_limit,
+        files,
+        notes: Vec::new(),
+    }
+}
+
+/// `basic_auth_users`: every password a bcrypt hash; `None` without users or on errors.
+fn basic_auth(
+    v: &mut Diagnostics,
+    users: BTreeMap<String, Spanned<String>>,
+) -> Option<Arc<BasicAuth>> {
     let mut hashes = Vec::with_capacity(users.len());
     for (user, hash) in users {
         match hash.value.parse::<bcrypt::HashParts>() {
@@ -283,7 +301,7 @@ fn validate(v: &mut Diagnostics, file: FileWebConfig) -> WebConfig {
             ),
         }
     }
-    let basic_auth = if hashes.is_empty() || !v.issues.is_empty() {
+    if hashes.is_empty() || !v.issues.is_empty() {
         None
     } else {
         match BasicAuth::new(hashes) {
@@ -293,41 +311,32 @@ fn validate(v: &mut Diagnostics, file: FileWebConfig) -> WebConfig {
                 None
             }
         }
-    };
+    }
+}
 
-    let rate_limit = file.rate_limit.and_then(|r| {
-        let interval = r.interval.as_ref().map(|i| i.value.0).unwrap_or_default();
-        if interval.is_zero() {
-            return None;
+/// `rate_limit`: `None` when off (interval 0) or on errors.
+fn rate_limit(v: &mut Diagnostics, r: FileRateLimit) -> Option<RateLimiter> {
+    let interval = r.interval.as_ref().map(|i| i.value.0).unwrap_or_default();
+    if interval.is_zero() {
+        return None;
+    }
+    match &r.burst {
+        Some(b) if b.value >= 1 => Some(RateLimiter::new(interval, b.value)),
+        Some(b) => {
+            v.issue(
+                at(b),
+                "rate_limit burst must be at least 1 (0 would refuse every request)",
+            );
+            None
         }
-        match &r.burst {
-            Some(b) if b.value >= 1 => Some(RateLimiter::new(interval, b.value)),
-            Some(b) => {
-                v.issue(
-                    at(b),
-                    "rate_limit burst must be at least 1 (0 would refuse every request)",
-                );
-                None
-            }
-            None => {
-                let pos = r.interval.as_ref().map(at).unwrap_or((0, 0));
-                v.issue(
-                    pos,
-                    "rate_limit needs `burst` (at least 1) next to `interval`",
-                );
-                None
-            }
+        None => {
+            let pos = r.interval.as_ref().map(at).unwrap_or((0, 0));
+            v.issue(
+                pos,
+                "rate_limit needs `burst` (at least 1) next to `interval`",
+            );
+            None
         }
-    });
-
-    WebConfig {
-        tls,
-        http2,
-        basic_auth,
-        headers,
-        rate_limit,
-        files,
-        notes: Vec::new(),
     }
 }
 

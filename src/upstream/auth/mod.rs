@@ -106,13 +106,9 @@ impl Authenticator {
         timeout: Duration,
     ) -> Result<Applied, PollError> {
         let f = &credential.files;
-        let current = |key: &str, path: &Option<std::path::PathBuf>, v: &Secret| match path {
-            Some(p) => self.files.current(key, p, v),
-            None => v.clone(),
-        };
         match &credential.credential {
             Credential::Token { token } => {
-                let token = current("token", &f.token, token);
+                let token = self.file_secret("token", &f.token, token);
                 req.headers_mut().insert(
                     "x-auth-token",
                     token_header(token.expose(), &credential.name)?,
@@ -124,11 +120,12 @@ impl Authenticator {
                 secret_key,
                 security_token,
             } => {
-                let access_key = current("access_key", &f.access_key, &Secret::new(access_key));
-                let secret_key = current("secret_key", &f.secret_key, secret_key);
+                let access_key =
+                    self.file_secret("access_key", &f.access_key, &Secret::new(access_key));
+                let secret_key = self.file_secret("secret_key", &f.secret_key, secret_key);
                 let security_token = security_token
                     .as_ref()
-                    .map(|t| current("security_token", &f.security_token, t));
+                    .map(|t| self.file_secret("security_token", &f.security_token, t));
                 aksk::sign_request(
                     req,
                     access_key.expose(),
@@ -143,10 +140,7 @@ impl Authenticator {
             Credential::EcsMetadata { .. }
             | Credential::PodIdentity { .. }
             | Credential::Oidc { .. } => {
-                let keys = self
-                    .temporary
-                    .keys(&self.transport, credential, timeout)
-                    .await?;
+                let keys = self.temporary_keys(credential, timeout).await?;
                 aksk::sign_request(
                     req,
                     &keys.access_key,
@@ -158,29 +152,8 @@ impl Authenticator {
                 .map_err(|_| sign_error(&credential.name))?;
                 Ok(Applied::Temporary(keys))
             }
-            Credential::IamPassword {
-                iam_endpoint,
-                domain,
-                username,
-                password,
-            } => {
-                let password = &current("password", &f.password, password);
-                let token = self
-                    .tokens
-                    .token(
-                        &self.transport,
-                        iam::IamLogin {
-                            credential: &credential.name,
-                            endpoint: iam_endpoint,
-                            domain,
-                            username,
-                            password,
-                            project_id: &project.id,
-                            timeout,
-                            http: &project.http,
-                        },
-                    )
-                    .await?;
+            Credential::IamPassword { .. } => {
+                let token = self.iam_token(credential, project, timeout).await?;
                 req.headers_mut().insert(
                     "x-auth-token",
                     token_header(token.expose(), &credential.name)?,
@@ -188,6 +161,40 @@ impl Authenticator {
                 Ok(Applied::IamToken(token))
             }
         }
+    }
+
+    /// The project-scoped IAM token of an IAM password credential (cached).
+    async fn iam_token(
+        &self,
+        credential: &NamedCredential,
+        project: &Project,
+        timeout: Duration,
+    ) -> Result<Secret, PollError> {
+        let Credential::IamPassword {
+            iam_endpoint,
+            domain,
+            username,
+            password,
+        } = &credential.credential
+        else {
+            return Err(sign_error(&credential.name));
+        };
+        let password = &self.file_secret("password", &credential.files.password, password);
+        self.tokens
+            .token(
+                &self.transport,
+                iam::IamLogin {
+                    credential: &credential.name,
+                    endpoint: iam_endpoint,
+                    domain,
+                    username,
+                    password,
+                    project_id: &project.id,
+                    timeout,
+                    http: &project.http,
+                },
+            )
+            .await
     }
 
     /// After a 401: drops the token that was refused, so the next authorise gets a new one.
