@@ -435,13 +435,14 @@ impl Snapshot {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::{Config, ProcessEnv};
     use crate::model::target::{self, Shard};
     use crate::simulator::World;
 
-    fn targets() -> Vec<Arc<Target>> {
+    /// The demo world's targets (shared with other modules' tests).
+    pub(crate) fn targets() -> Vec<Arc<Target>> {
         let yaml = World::demo().exporter_config_yaml("http://127.0.0.1:9", "1m");
         let config = Config::from_yaml(std::path::Path::new("t.yaml"), &yaml, &ProcessEnv)
             .unwrap_or_else(|e| panic!("the demo config is valid: {e}"));

@@ -136,11 +136,7 @@ async fn iam_get(
             let security_token = security_token
                 .as_ref()
                 .map(|t| auth.file_secret("security_token", &files.security_token, t));
-            let domain = if scope_domain {
-                Some(domain_id(client, discovery, session).await?)
-            } else {
-                None
-            };
+            let domain = signed_domain(client, discovery, session, scope_domain).await?;
             aksk::sign_request_scoped(
                 &mut req,
                 access_key.expose(),
@@ -158,11 +154,7 @@ async fn iam_get(
                 .auth()
                 .temporary_keys(&discovery.credential, timeout)
                 .await?;
-            let domain = if scope_domain {
-                Some(domain_id(client, discovery, session).await?)
-            } else {
-                None
-            };
+            let domain = signed_domain(client, discovery, session, scope_domain).await?;
             aksk::sign_request_scoped(
                 &mut req,
                 &keys.access_key,
@@ -184,6 +176,20 @@ async fn iam_get(
         session.token = None;
     }
     result
+}
+
+/// The `X-Domain-Id` a signed request carries: the account id when `scope_domain`.
+async fn signed_domain(
+    client: &UpstreamClient,
+    discovery: &Discovery,
+    session: &mut GlobalSession,
+    scope_domain: bool,
+) -> Result<Option<String>, PollError> {
+    if scope_domain {
+        Ok(Some(domain_id(client, discovery, session).await?))
+    } else {
+        Ok(None)
+    }
 }
 
 /// The account id for `X-Domain-Id`: configured, cached, or asked from IAM.

@@ -522,15 +522,10 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::config::{Config, ProcessEnv};
-    use crate::model::target::{self, Shard, Target};
-    use crate::simulator::World;
+    use crate::model::target::Target;
 
     fn targets() -> Vec<Arc<Target>> {
-        let yaml = World::demo().exporter_config_yaml("http://127.0.0.1:9", "1m");
-        let config = Config::from_yaml(std::path::Path::new("t.yaml"), &yaml, &ProcessEnv)
-            .unwrap_or_else(|e| panic!("the demo config is valid: {e}"));
-        target::targets(&config, Shard::default())
+        crate::store::tests::targets()
     }
 
     /// Every kind of state: data with every value present and absent, client quotas,
