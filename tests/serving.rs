@@ -208,10 +208,9 @@ async fn stalled_scrape(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrapes_beyond_max_requests_get_503_with_a_clear_body() {
-    // A large exposition (about 9 MB, twice what the kernel buffers of a stalled connection
-    // take in).
-
-    let world = World::with_roma_instances(3000);
+    // A large exposition (about 18 MB, over four times what the kernel buffers of a stalled
+    // connection take in: tcp_wmem allows up to 4 MiB on the sending side).
+    let world = World::with_roma_instances(6000);
     let sim = start_sim(world.clone()).await;
     let yaml = world.exporter_config_yaml(&sim.base_url(), "1h").replacen(
         "defaults:\n",
@@ -223,7 +222,7 @@ async fn scrapes_beyond_max_requests_get_503_with_a_clear_body() {
     let exporter = Exporter::start(&["--config.file", &cfg, "--web.max-requests", "2"]);
     exporter.wait_ready(READY).await;
     let body = scrape(&exporter).await;
-    assert!(body.len() > 8_000_000, "exposition of {} bytes", body.len());
+    assert!(body.len() > 16_000_000, "exposition of {} bytes", body.len());
     let addr: std::net::SocketAddr = exporter
         .base
         .trim_start_matches("http://")
