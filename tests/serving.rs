@@ -222,7 +222,11 @@ async fn scrapes_beyond_max_requests_get_503_with_a_clear_body() {
     let exporter = Exporter::start(&["--config.file", &cfg, "--web.max-requests", "2"]);
     exporter.wait_ready(READY).await;
     let body = scrape(&exporter).await;
-    assert!(body.len() > 16_000_000, "exposition of {} bytes", body.len());
+    assert!(
+        body.len() > 16_000_000,
+        "exposition of {} bytes",
+        body.len()
+    );
     let addr: std::net::SocketAddr = exporter
         .base
         .trim_start_matches("http://")
