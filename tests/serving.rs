@@ -1,6 +1,7 @@
 //! Serving like a current Prometheus exporter, end to end against the real binary on
 //! loopback: `--version` and `huaweicloud_quota_build_info`, the shard gauges,
-//! `--web.disable-exporter-metrics`, `--web.max-requests`, socket activation through
+//! `--web.disable-exporter-metrics`, `--web.max-requests` (scrapes held by unread HTTP/2
+//! streams), socket activation through
 //! `systemd-socket-activate`, HTTP/2 over TLS as `curl --http2` sees it, and a certificate
 //! renewed by rename served without a signal.
 
@@ -10,10 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Exporter, raw_client, run, scrape, start_sim};
+use common::{Exporter, run, scrape, start_sim};
 use huaweicloud_quota_exporter::simulator::{Simulator, World};
 use rcgen::{CertificateParams, KeyPair};
-use tokio::io::AsyncWriteExt as _;
 
 const READY: Duration = Duration::from_secs(30);
 
@@ -194,90 +194,152 @@ async fn build_info_shard_gauges_and_no_process_metrics_when_disabled() {
     assert!(body.contains("huaweicloud_quota_limit{"));
 }
 
-/// Sends `GET /metrics` on a connection with a tiny receive buffer and never reads: the
-/// scrape stays in flight (its body cannot be sent) while the stream is held.
-async fn stalled_scrape(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    let mut s = socket.connect(addr).await.expect("connect");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+/// An HTTP/2 connection over TLS (ALPN `h2`) to `addr`, trusting `ca_pem`, whose streams
+/// have the smallest flow-control window HTTP/2 knows (65,535 bytes, never widened while
+/// a body goes unread): a response body larger than that cannot be sent in full until the
+/// client reads it, whatever the kernel's socket buffers hold.
+async fn h2_connection(
+    addr: std::net::SocketAddr,
+    ca_pem: &str,
+) -> hyper::client::conn::http2::SendRequest<String> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).expect("pem"))
+        .expect("root");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
         .await
-        .expect("write");
-    s
+        .expect("TLS handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (send, conn) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .initial_stream_window_size(65_535)
+            .initial_connection_window_size(65_535)
+            .adaptive_window(false)
+            .handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(conn);
+    send
+}
+
+/// `GET /metrics` on `send`: the response, its body not read.
+async fn h2_scrape(
+    send: &mut hyper::client::conn::http2::SendRequest<String>,
+) -> hyper::Response<hyper::body::Incoming> {
+    h2_get(send, "/metrics").await
+}
+
+/// `GET path` on `send`: the response, its body not read.
+async fn h2_get(
+    send: &mut hyper::client::conn::http2::SendRequest<String>,
+    path: &str,
+) -> hyper::Response<hyper::body::Incoming> {
+    send.ready().await.expect("connection ready");
+    let req = hyper::Request::get(format!("https://localhost{path}"))
+        .body(String::new())
+        .expect("request");
+    send.send_request(req).await.expect("response")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrapes_beyond_max_requests_get_503_with_a_clear_body() {
-    // A large exposition (about 18 MB, over four times what the kernel buffers of a stalled
-    // connection take in: tcp_wmem allows up to 4 MiB on the sending side).
-    let world = World::with_roma_instances(6000);
+    // An exposition many times the 64 KiB an unread HTTP/2 stream may be sent.
+    let world = World::with_roma_instances(300);
     let sim = start_sim(world.clone()).await;
     let yaml = world.exporter_config_yaml(&sim.base_url(), "1h").replacen(
         "defaults:\n",
         "defaults:\n  concurrency: 32\n  rate_limit: 5000\n",
         1,
     );
-    let (_dir, path) = common::write_temp("config.yaml", &yaml);
+    let (_cfg_dir, path) = common::write_temp("config.yaml", &yaml);
     let cfg = path.to_string_lossy().into_owned();
-    let exporter = Exporter::start(&["--config.file", &cfg, "--web.max-requests", "2"]);
-    exporter.wait_ready(READY).await;
-    let body = scrape(&exporter).await;
-    assert!(
-        body.len() > 16_000_000,
-        "exposition of {} bytes",
-        body.len()
-    );
+    let cert = self_signed("max-requests test");
+    let (_tls_dir, web) = tls_dir(&cert, "");
+    let exporter = Exporter::start(&[
+        "--config.file",
+        &cfg,
+        "--web.config.file",
+        web.to_str().unwrap(),
+        "--web.max-requests",
+        "2",
+    ]);
     let addr: std::net::SocketAddr = exporter
         .base
-        .trim_start_matches("http://")
+        .trim_start_matches("https://")
         .parse()
         .expect("address");
-
-    let held = [stalled_scrape(addr).await, stalled_scrape(addr).await];
-    let client = raw_client();
+    // Ready: a full scrape shows the instances' series.
     let start = Instant::now();
-    let (status, text) = loop {
-        let r = client
-            .get(format!("{}/metrics", exporter.base))
-            .send()
+    let mut reader = h2_connection(addr, &cert.0).await;
+    loop {
+        let r = h2_scrape(&mut reader).await;
+        let body = http_body_util::BodyExt::collect(r.into_body())
             .await
-            .expect("scrape");
-        let status = r.status().as_u16();
-        let text = r.text().await.expect("body");
-        if status == 503 {
-            break (status, text);
+            .expect("body")
+            .to_bytes();
+        if body.len() > 250_000 {
+            break;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "a third parallel scrape was served ({status})"
+            start.elapsed() < READY,
+            "not ready: a {} byte exposition\n{}",
+            body.len(),
+            exporter.logs()
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(status, 503);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Two scrapes whose bodies go unread hold both slots.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut send = h2_connection(addr, &cert.0).await;
+        let r = h2_scrape(&mut send).await;
+        assert_eq!(r.status(), 200);
+        held.push((send, r));
+    }
+    let r = h2_scrape(&mut reader).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        r.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let text = http_body_util::BodyExt::collect(r.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
     assert_eq!(
         text,
         "503 too many scrapes at once: 2 are being served (--web.max-requests); try again later\n"
     );
     // Other routes are not scrapes.
-    let (s, _, _) = exporter.get("/-/healthy").await;
-    assert_eq!(s, 200);
+    let r = h2_get(&mut reader, "/-/healthy").await;
+    assert_eq!(r.status(), 200);
 
     // The held scrapes go away: their slots are free again.
     drop(held);
     let start = Instant::now();
     loop {
-        let r = client
-            .get(format!("{}/metrics", exporter.base))
-            .send()
-            .await
-            .expect("scrape");
-        if r.status() == 200 {
+        let r = h2_scrape(&mut reader).await;
+        let status = r.status();
+        drop(http_body_util::BodyExt::collect(r.into_body()).await);
+        if status == 200 {
             break;
         }
         assert!(
             start.elapsed() < Duration::from_secs(10),
-            "slots not freed: {}",
-            r.status()
+            "slots not freed: {status}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
