@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use arc_swap::ArcSwap;
 use rand::Rng as _;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::model::outcome::{ErrorCode, PollError};
@@ -32,8 +32,11 @@ impl std::fmt::Debug for Scheduler {
     }
 }
 
+/// A target's poll loop and the target it polls, which a reload may replace (the loop
+/// takes the new one at its next poll). An `ArcSwap` rather than a channel: with 12,500
+/// targets every byte per target counts.
 struct TargetTask {
-    target: watch::Sender<Arc<Target>>,
+    target: Arc<ArcSwap<Target>>,
     handle: JoinHandle<()>,
 }
 
@@ -77,21 +80,21 @@ impl Scheduler {
         for t in targets {
             match tasks.get(&t.key) {
                 Some(task) => {
-                    if **task.target.borrow() != **t {
-                        task.target.send_replace(t.clone());
+                    if **task.target.load() != **t {
+                        task.target.store(t.clone());
                     }
                 }
                 None => {
                     let spread = spread.min(t.settings().interval);
                     let delay = spread.mul_f64(rng.random::<f64>());
-                    let (tx, rx) = watch::channel(t.clone());
+                    let target = Arc::new(ArcSwap::new(t.clone()));
                     let handle = tokio::spawn(run_target(
-                        rx,
+                        target.clone(),
                         self.client.clone(),
                         self.snapshot.clone(),
                         delay,
                     ));
-                    tasks.insert(t.key.clone(), TargetTask { target: tx, handle });
+                    tasks.insert(t.key.clone(), TargetTask { target, handle });
                 }
             }
         }
@@ -199,24 +202,26 @@ pub async fn poll_all_once(
     failed
 }
 
-/// A target's poll loop.
+/// A target's poll loop. Between polls it holds only its timer: the poll itself (a large
+/// state machine: retries, authentication, the request) lives in its own allocation while
+/// it runs.
 async fn run_target(
-    mut target_rx: watch::Receiver<Arc<Target>>,
+    current: Arc<ArcSwap<Target>>,
     client: Arc<UpstreamClient>,
     snapshot: Arc<Snapshot>,
     initial_delay: Duration,
 ) {
     tokio::time::sleep(initial_delay).await;
     // A success restored from the persistence file counts: its data turns stale on time.
-    let restored = snapshot.last_success(&target_rx.borrow().key);
+    let restored = snapshot.last_success(&current.load().key);
     let mut last_success: Option<Instant> = restored.and_then(|t| {
         let age = SystemTime::now().duration_since(t).unwrap_or_default();
         Instant::now().checked_sub(age)
     });
     loop {
-        let target = target_rx.borrow_and_update().clone();
+        let target = current.load_full();
         let started = Instant::now();
-        if poll_and_record(&client, &snapshot, &target).await {
+        if Box::pin(poll_and_record(&client, &snapshot, &target)).await {
             last_success = Some(Instant::now());
         }
         let settings = target.settings();

@@ -189,15 +189,20 @@ impl Snapshot {
         key: &str,
         finished_at: SystemTime,
         duration: Duration,
-        output: PollOutput,
+        mut output: PollOutput,
     ) {
+        // Held until the next poll: no room left over from the decoder's growth.
+        output.resources.shrink_to_fit();
+        output.clients.shrink_to_fit();
+        output.value_errors.shrink_to_fit();
+        let value_errors = output.value_errors.len();
         self.update(|m| {
             if let Some(s) = m.polled(key) {
                 s.last_poll = Some(PollRecord {
                     finished_at,
                     duration,
                     error: None,
-                    value_errors: output.value_errors.len(),
+                    value_errors,
                 });
                 s.last_success = Some(finished_at);
                 s.data = Some(Arc::new(output));

@@ -111,7 +111,7 @@ async fn once(cli: &Cli, loaded: &Loaded) -> ExitCode {
     let failed = crate::scheduler::poll_all_once(p.client, p.snapshot.clone(), targets).await;
     p.exposition.render_now(&p.snapshot, &p.counters);
     let body = p.exposition.current();
-    let mut out = body.plain.to_vec();
+    let mut out = body.plain().unwrap_or_default().to_vec();
     if !cli.disable_exporter_metrics {
         out.extend_from_slice(&p.exposition.process.render());
     }

@@ -32,7 +32,7 @@ pub(super) async fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
 }
 
 /// Every step; a failing one has printed why and gives the exit code.
-async fn start_and_serve(cli: &Cli, loaded: Loaded) -> Result<(), ExitCode> {
+async fn start_and_serve(cli: &Cli, mut loaded: Loaded) -> Result<(), ExitCode> {
     // First, as Prometheus's components log their version before anything else.
     tracing::info!(
         version = BUILD.version,
@@ -45,6 +45,9 @@ async fn start_and_serve(cli: &Cli, loaded: Loaded) -> Result<(), ExitCode> {
     );
     let pipeline = Pipeline::new(&loaded.config, cli.shard)?;
     let persistence = restore(cli, &pipeline, &loaded).await?;
+    // The discovery hub builds the polled set from the config itself: this copy (half a
+    // kilobyte per target) would only sit in memory for the exporter's lifetime.
+    loaded.targets = Vec::new();
     // TLS, basic auth and headers; a bad file stops the start, naming file:line:column.
     let web = WebState::load(cli.web_config_file.clone())
         .await

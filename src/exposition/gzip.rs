@@ -25,42 +25,104 @@ pub(super) struct GzipBody {
     /// CRC-32 of the body.
     crc: crc32fast::Hasher,
     /// Length of the body.
-    len: usize,
+    pub(super) len: usize,
     /// The last tail spliced on, and the gzip end made for it: the `process_*` tail
     /// changes about once a second, so most gzip scrapes compress nothing at all.
     end: Mutex<Option<(Bytes, Bytes)>>,
 }
 
-impl GzipBody {
-    /// Compresses `plain` with a reused encoder, writing the stream into `prefix`.
-    pub(super) fn encode(plain: &[u8], encoder: &mut BodyEncoder, mut prefix: Vec<u8>) -> Self {
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(plain);
+/// A body's gzip stream being written piece by piece, so a render never needs its whole
+/// text at once.
+pub(super) struct GzipStream<'a> {
+    encoder: &'a mut BodyEncoder,
+    crc: crc32fast::Hasher,
+    len: usize,
+    ok: bool,
+}
+
+impl<'a> GzipStream<'a> {
+    /// A stream into `prefix` (emptied first) with a reused encoder: `reset` ends the
+    /// encoder's previous stream into the empty buffer it left behind and restarts the
+    /// compressor with its memory kept.
+    pub(super) fn start(encoder: &'a mut BodyEncoder, mut prefix: Vec<u8>) -> Self {
         prefix.clear();
         prefix.extend_from_slice(&GZIP_HEADER);
-        let enc = &mut encoder.0;
-        // Writing to a Vec cannot fail; a failure would only lose compression, so fall
-        // back to a stored (uncompressed) prefix rather than panic. `reset` ends the
-        // previous stream into the empty buffer it left behind and restarts the
-        // compressor with its memory kept.
-        let prefix = match enc
-            .reset(prefix)
-            .and_then(|_| enc.write_all(plain))
-            .and_then(|_| enc.flush())
-        {
-            Ok(()) => std::mem::take(enc.get_mut()),
-            Err(_) => {
-                let mut p = GZIP_HEADER.to_vec();
-                p.extend_from_slice(&stored_blocks(plain));
-                p
-            }
-        };
-        GzipBody {
-            prefix: Bytes::from(prefix),
-            crc,
-            len: plain.len(),
-            end: Mutex::new(None),
+        let ok = encoder.0.reset(prefix).is_ok();
+        GzipStream {
+            encoder,
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+            ok,
         }
+    }
+
+    /// Appends `piece` of the body.
+    pub(super) fn push(&mut self, piece: &[u8]) {
+        self.crc.update(piece);
+        self.len += piece.len();
+        if self.ok {
+            self.ok = self.encoder.0.write_all(piece).is_ok();
+        }
+    }
+
+    /// The body's gzip form, ended by a sync flush; `None` if compressing failed.
+    pub(super) fn finish(self) -> Option<GzipBody> {
+        if !self.ok || self.encoder.0.flush().is_err() {
+            return None;
+        }
+        Some(GzipBody {
+            prefix: Bytes::from(std::mem::take(self.encoder.0.get_mut())),
+            crc: self.crc,
+            len: self.len,
+            end: Mutex::new(None),
+        })
+    }
+}
+
+impl GzipBody {
+    /// Compresses `plain` with a reused encoder, writing the stream into `prefix`.
+    pub(super) fn encode(plain: &[u8], encoder: &mut BodyEncoder, prefix: Vec<u8>) -> Self {
+        let mut stream = GzipStream::start(encoder, prefix);
+        stream.push(plain);
+        // Writing to a Vec cannot fail; a failure would only lose compression, so fall
+        // back to a stored (uncompressed) prefix rather than panic.
+        stream.finish().unwrap_or_else(|| {
+            let mut p = GZIP_HEADER.to_vec();
+            p.extend_from_slice(&stored_blocks(plain));
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(plain);
+            GzipBody {
+                prefix: Bytes::from(p),
+                crc,
+                len: plain.len(),
+                end: Mutex::new(None),
+            }
+        })
+    }
+
+    /// The body again, inflated from the prefix (its deflate stream ends with a sync
+    /// flush, so every byte of the body comes out); `None` if that fails, which would be a
+    /// bug here, or the length is not the body's.
+    pub(super) fn inflate(&self) -> Option<Vec<u8>> {
+        let stream = self.prefix.get(GZIP_HEADER.len()..)?;
+        // Room for the whole body plus a little, so the sync flush's empty block at the
+        // end is consumed too.
+        let mut out = Vec::with_capacity(self.len + 1024);
+        let mut inflater = flate2::Decompress::new(false);
+        while (inflater.total_in() as usize) < stream.len() {
+            let before = (inflater.total_in(), inflater.total_out());
+            let rest = stream.get(inflater.total_in() as usize..)?;
+            inflater
+                .decompress_vec(rest, &mut out, flate2::FlushDecompress::Sync)
+                .ok()?;
+            if (inflater.total_in(), inflater.total_out()) == before {
+                break;
+            }
+            if out.len() == out.capacity() {
+                out.reserve(1024);
+            }
+        }
+        (out.len() == self.len).then_some(out)
     }
 
     /// The prefix's buffer, when nobody else holds it any more.
@@ -151,6 +213,15 @@ fn push_stored(out: &mut Vec<u8>, chunk: &[u8], last: bool) {
 mod tests {
     use super::*;
     use std::io::Read as _;
+
+    #[test]
+    fn the_prefix_inflates_to_the_body() {
+        for len in [0usize, 1, 1000, 300_000] {
+            let body: Vec<u8> = (0..len).map(|i| b"abcdefgh xyz\n"[i % 13]).collect();
+            let g = GzipBody::encode(&body, &mut BodyEncoder::default(), Vec::new());
+            assert_eq!(g.inflate().as_deref(), Some(&body[..]), "{len} bytes");
+        }
+    }
 
     #[test]
     fn spliced_gzip_is_one_valid_member() {

@@ -23,7 +23,7 @@ use bytes::Bytes;
 
 use self::families::{ClientFigure, Family, ResourceFigure};
 pub use self::gzip::BodyEncoder;
-use self::gzip::GzipBody;
+use self::gzip::{GzipBody, GzipStream};
 pub use self::process::ProcessMetrics;
 pub use self::text::write_value;
 use self::text::{header, line, line_with};
@@ -153,10 +153,27 @@ pub fn render_text(input: &RenderInput<'_>) -> String {
 /// [`render_text`] into `out`, which is cleared first; its allocation is reused.
 pub fn render_text_into(input: &RenderInput<'_>, out: &mut String) {
     out.clear();
-    // Reserved once rather than grown line by line (a reused buffer usually has the
-    // room already): 180 bytes per series is a little above the usual line length.
+    // Reserved once rather than grown line by line (a buffer sized from the last render
+    // usually has the room already): 180 bytes per series is a little above the usual
+    // line length.
     let series: usize = input.targets.iter().map(series_of).sum();
-    out.reserve(4096 + series * 180);
+    let estimate = 4096 + series * 180;
+    if out.capacity() < estimate * 7 / 8 {
+        // Exact: an amortised reserve could double a buffer that is already large.
+        out.reserve_exact(estimate);
+    }
+    render_text_pieces(input, out, usize::MAX, &mut |_| {});
+}
+
+/// Renders into `out` and hands it to `sink` (then empties it) whenever it holds
+/// `flush_at` bytes or more, so the text can be compressed as it is written, a piece at a
+/// time; what is left at the end stays in `out`.
+fn render_text_pieces(
+    input: &RenderInput<'_>,
+    out: &mut String,
+    flush_at: usize,
+    sink: &mut dyn FnMut(&str),
+) {
     write_exporter_info(out, input.reload_ok, input.shard);
     if let Some(p) = input.persistence {
         persistence::write_persistence(out, p);
@@ -164,19 +181,29 @@ pub fn render_text_into(input: &RenderInput<'_>, out: &mut String) {
     write_project_info(out, input.targets);
     discovery::write_discovery(out, input.targets, input.discovery);
     for family in Family::ALL {
-        let start = out.len();
+        let mut start = out.len();
         header(out, family.name(), family.help(), "gauge");
-        let first_line = out.len();
+        let mut first_line = out.len();
+        let mut handed_lines = false;
         for t in input.targets {
             write_family(out, family, t);
+            // Handed on only once the family has a line: its header may still go.
+            if out.len() >= flush_at && out.len() > first_line {
+                sink(out);
+                out.clear();
+                (start, first_line, handed_lines) = (0, 0, true);
+            }
         }
         // A family no target has is left out, header included.
-        if out.len() == first_line {
+        if !handed_lines && out.len() == first_line {
             out.truncate(start);
         }
     }
     write_counters(out, input.counters);
 }
+
+/// How much rendered text is compressed at a time.
+const RENDER_PIECE_BYTES: usize = 256 * 1024;
 
 /// The exporter's own gauges: `huaweicloud_quota_build_info` (prometheus/common's labels),
 /// `huaweicloud_quota_config_last_reload_successful`, and the shard gauges
@@ -296,12 +323,19 @@ fn write_counter_family(
     }
 }
 
-/// A rendered exposition: plain bytes, and a gzip stream waiting for its final block.
+/// A rendered exposition: a gzip stream waiting for its final block, and the plain text
+/// while plain scrapes want it.
+///
+/// Prometheus asks for gzip; plain scrapes (a person with `curl`, a few other agents) are
+/// the exception. Keeping the plain text of every render would hold 16 MB at 100,000
+/// series for them, against 0.5 MB of gzip. So the text is kept only while plain scrapes
+/// come ([`PLAIN_KEEP`] after the last one, across renders); otherwise the first plain
+/// scrape inflates the gzip stream once (about 1 ms per MB) and the next ones send that.
 #[derive(Debug)]
 pub struct RenderedBody {
-    /// The plain text.
-    pub plain: Bytes,
-    /// The compressed form of `plain`.
+    /// The plain text, when kept.
+    plain: Mutex<Option<Bytes>>,
+    /// The compressed form of the text.
     gzip: GzipBody,
     /// Number of targets in the render.
     pub targets: usize,
@@ -310,40 +344,30 @@ pub struct RenderedBody {
 }
 
 impl RenderedBody {
-    /// Builds a body from rendered text, compressing it once.
+    /// Builds a body from rendered text, compressing it once; the text is kept.
     pub fn new(text: String, targets: usize, polled: usize) -> Self {
         let mut encoder = BodyEncoder::default();
         let prefix = Vec::with_capacity(text.len() / 16 + 64);
-        RenderedBody::encode(text, targets, polled, &mut encoder, prefix)
+        RenderedBody::encode(text, targets, polled, &mut encoder, prefix, true)
     }
 
-    /// Builds a body with a reused encoder, writing the gzip prefix into `prefix`.
+    /// Builds a body with a reused encoder, writing the gzip prefix into `prefix`;
+    /// `keep_plain` keeps the text too.
     fn encode(
         text: String,
         targets: usize,
         polled: usize,
         encoder: &mut BodyEncoder,
         prefix: Vec<u8>,
+        keep_plain: bool,
     ) -> Self {
-        let plain = Bytes::from(text);
-        let gzip = GzipBody::encode(&plain, encoder, prefix);
+        let gzip = GzipBody::encode(text.as_bytes(), encoder, prefix);
         RenderedBody {
-            plain,
+            plain: Mutex::new(keep_plain.then(|| Bytes::from(text))),
             gzip,
             targets,
             polled,
         }
-    }
-
-    /// Gives back the buffers of a body nobody else holds any more: the text (emptied)
-    /// and the gzip prefix, for the next render to fill.
-    fn into_buffers(self) -> (Option<String>, Option<Vec<u8>>) {
-        let text = self.plain.try_into_mut().ok().and_then(|b| {
-            let mut v = Vec::from(b);
-            v.clear();
-            String::from_utf8(v).ok()
-        });
-        (text, self.gzip.into_buffer())
     }
 
     /// Whether every target has been polled at least once.
@@ -351,15 +375,51 @@ impl RenderedBody {
         self.polled == self.targets
     }
 
+    /// The plain text: kept, or inflated from the gzip stream now (and kept until
+    /// [`RenderedBody::drop_plain`]). `None` only if inflating fails, which is a bug.
+    pub fn plain(&self) -> Option<Bytes> {
+        let mut plain = self.plain.lock().unwrap_or_else(|e| e.into_inner());
+        if plain.is_none() {
+            *plain = self.gzip.inflate().map(Bytes::from);
+        }
+        plain.clone()
+    }
+
+    /// Lets go of the plain text (scrapes still sending it keep their copy).
+    fn drop_plain(&self) {
+        *self.plain.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Whether the plain text is held.
+    pub fn holds_plain(&self) -> bool {
+        self.plain
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     /// The plain body with `tail` appended, as chunks (no copy of the big part).
-    pub fn plain_with(&self, tail: &[u8]) -> Vec<Bytes> {
-        vec![self.plain.clone(), Bytes::copy_from_slice(tail)]
+    pub fn plain_with(&self, tail: &[u8]) -> Option<Vec<Bytes>> {
+        Some(vec![self.plain()?, Bytes::copy_from_slice(tail)])
     }
 
     /// A complete gzip member of the body followed by `tail`, as chunks.
     pub fn gzip_with(&self, tail: &[u8]) -> Vec<Bytes> {
         self.gzip.with_tail(tail)
     }
+}
+
+/// How long the plain text is kept after the last plain scrape. Inflating it again costs
+/// about as much CPU as sending it three times; holding it costs 160 bytes per series.
+pub const PLAIN_KEEP: Duration = Duration::from_secs(10);
+
+/// When plain scrapes were last served, and whether a task will drop the plain text
+/// once they stop.
+#[derive(Debug, Default)]
+struct PlainDemand {
+    /// Tokio's clock, which tests can drive.
+    until: Option<tokio::time::Instant>,
+    expiry_scheduled: bool,
 }
 
 /// The current rendered body, swapped whole after each change; scrapes only load it.
@@ -372,19 +432,24 @@ pub struct Exposition {
     pub process: ProcessMetrics,
     /// What renders reuse.
     scratch: Mutex<RenderScratch>,
+    /// Plain scrapes: renders keep the text while they come.
+    plain_demand: Mutex<PlainDemand>,
 }
 
-/// Buffers kept from one render to the next. A render then allocates next to nothing:
-/// with thousands of targets the text is megabytes, and freeing and allocating that
-/// again every fraction of a second leaves the allocator holding several copies' worth
-/// of memory in holes, where reusing it keeps exactly two (the published body and this
-/// one being filled).
+/// What renders reuse: the compressor's state (its window and tables, which are costly to
+/// set up) and the small gzip prefix buffer. The text itself is *not* kept: a second
+/// full-size text buffer waiting for the next render would hold every series twice (16 MB
+/// at 100,000 series). Each render writes into a fresh buffer of the size the last one
+/// needed, which the allocator maps fresh (pages are resident only once written) and
+/// unmaps as soon as the last scrape of the previous body is done.
 #[derive(Debug, Default)]
 struct RenderScratch {
-    view: Vec<TargetStatus>,
     encoder: BodyEncoder,
-    text: String,
     prefix: Vec<u8>,
+    /// The piece of text being written, before it is compressed.
+    piece: String,
+    /// Length of the last text, the guess for a kept plain text's buffer.
+    last_len: usize,
 }
 
 impl Default for Exposition {
@@ -401,6 +466,46 @@ impl Exposition {
             shard,
             process: ProcessMetrics::default(),
             scratch: Mutex::new(RenderScratch::default()),
+            plain_demand: Mutex::new(PlainDemand::default()),
+        }
+    }
+
+    /// The plain body of `body` with `tail`, for a plain scrape: the text is kept until
+    /// [`PLAIN_KEEP`] after the last such scrape (a task drops it then).
+    pub fn plain_scrape(self: &Arc<Self>, body: &RenderedBody, tail: &[u8]) -> Option<Vec<Bytes>> {
+        let schedule = {
+            let mut d = self.plain_demand.lock().unwrap_or_else(|e| e.into_inner());
+            d.until = Some(tokio::time::Instant::now() + PLAIN_KEEP);
+            !std::mem::replace(&mut d.expiry_scheduled, true)
+        };
+        if schedule && let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(self.clone().drop_plain_when_unused());
+        }
+        body.plain_with(tail)
+    }
+
+    /// Whether renders should keep the plain text.
+    fn plain_wanted(&self) -> bool {
+        let d = self.plain_demand.lock().unwrap_or_else(|e| e.into_inner());
+        d.until.is_some_and(|t| t > tokio::time::Instant::now())
+    }
+
+    /// Waits until no plain scrape came for [`PLAIN_KEEP`], then drops the text.
+    async fn drop_plain_when_unused(self: Arc<Self>) {
+        loop {
+            let until = {
+                let mut d = self.plain_demand.lock().unwrap_or_else(|e| e.into_inner());
+                match d.until {
+                    Some(t) if t > tokio::time::Instant::now() => t,
+                    _ => {
+                        d.until = None;
+                        d.expiry_scheduled = false;
+                        self.current().drop_plain();
+                        return;
+                    }
+                }
+            };
+            tokio::time::sleep_until(until).await;
         }
     }
 
@@ -409,45 +514,60 @@ impl Exposition {
         self.current.load_full()
     }
 
-    /// Renders the snapshot now and publishes the result.
+    /// Renders the snapshot now and publishes the result. The text is compressed piece by
+    /// piece as it is written, and kept whole only while plain scrapes want it.
     pub fn render_now(&self, snapshot: &Snapshot, counters: &ApiCounters) {
         let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         let scratch = &mut *scratch;
-        let pending = snapshot.view_with_pending(&mut scratch.view);
+        // A view of every target (shared data, cloned handles), dropped after the render.
+        let mut view = Vec::new();
+        let pending = snapshot.view_with_pending(&mut view);
         // A discovery whose first run is pending counts as a target not polled yet.
-        let targets = scratch.view.len() + pending;
-        let polled = scratch
-            .view
-            .iter()
-            .filter(|t| t.last_poll.is_some())
-            .count();
-        let mut text = std::mem::take(&mut scratch.text);
-        render_text_into(
-            &RenderInput {
-                targets: &scratch.view,
-                counters,
-                reload_ok: snapshot.reload_ok(),
-                discovery: &snapshot.discovery(),
-                persistence: snapshot.persistence_status(),
-                shard: self.shard,
-            },
-            &mut text,
-        );
-        // The view holds every target's data: let go of it until the next render.
-        scratch.view.clear();
-        let body = RenderedBody::encode(
-            text,
-            targets,
-            polled,
-            &mut scratch.encoder,
-            std::mem::take(&mut scratch.prefix),
-        );
+        let targets = view.len() + pending;
+        let polled = view.iter().filter(|t| t.last_poll.is_some()).count();
+        let input = RenderInput {
+            targets: &view,
+            counters,
+            reload_ok: snapshot.reload_ok(),
+            discovery: &snapshot.discovery(),
+            persistence: snapshot.persistence_status(),
+            shard: self.shard,
+        };
+        let mut plain = self
+            .plain_wanted()
+            .then(|| Vec::with_capacity(scratch.last_len + scratch.last_len / 32));
+        let mut piece = std::mem::take(&mut scratch.piece);
+        piece.clear();
+        piece.reserve(RENDER_PIECE_BYTES * 2);
+        let mut stream =
+            GzipStream::start(&mut scratch.encoder, std::mem::take(&mut scratch.prefix));
+        let mut sink = |text: &str| {
+            stream.push(text.as_bytes());
+            if let Some(p) = plain.as_mut() {
+                p.extend_from_slice(text.as_bytes());
+            }
+        };
+        render_text_pieces(&input, &mut piece, RENDER_PIECE_BYTES, &mut sink);
+        sink(&piece);
+        scratch.piece = piece;
+        let body = match stream.finish() {
+            Some(gzip) => {
+                scratch.last_len = gzip.len;
+                RenderedBody {
+                    plain: Mutex::new(plain.map(Bytes::from)),
+                    gzip,
+                    targets,
+                    polled,
+                }
+            }
+            // Compressing into memory does not fail; if it did, the whole text once more.
+            None => RenderedBody::new(render_text(&input), targets, polled),
+        };
+        drop(view);
         let previous = self.current.swap(Arc::new(body));
-        // Take its buffers back unless a scrape is still sending it.
+        // Take the gzip prefix buffer back unless a scrape is still sending it.
         if let Ok(previous) = Arc::try_unwrap(previous) {
-            let (text, prefix) = previous.into_buffers();
-            scratch.text = text.unwrap_or_default();
-            scratch.prefix = prefix.unwrap_or_default();
+            scratch.prefix = previous.gzip.into_buffer().unwrap_or_default();
         }
     }
 
@@ -472,7 +592,13 @@ impl Exposition {
             }
             rendered_generation = generation;
             let started = Instant::now();
-            self.render_now(&snapshot, &counters);
+            // On the blocking pool: a render of 100,000 series takes tens of milliseconds,
+            // which on a runtime worker would stall the polls queued behind it.
+            let (this, snap, ctr) = (self.clone(), snapshot.clone(), counters.clone());
+            if let Err(e) = tokio::task::spawn_blocking(move || this.render_now(&snap, &ctr)).await
+            {
+                tracing::error!(error = %e, "a render failed; serving the previous one");
+            }
             let gap = render_gap(started.elapsed(), min_gap);
             if self.current().all_polled() {
                 tokio::time::sleep(gap).await;
@@ -505,32 +631,118 @@ mod tests {
     use std::io::Read as _;
 
     #[test]
-    fn renders_reuse_the_buffers_of_the_body_before() {
+    fn each_render_is_a_valid_body_and_the_gzip_prefix_buffer_is_reused() {
         let exposition = Exposition::default();
         let snapshot = Snapshot::new();
         let counters = ApiCounters::default();
-        let mut at = Vec::new();
+        let mut prefixes = Vec::new();
         for _ in 0..4 {
             exposition.render_now(&snapshot, &counters);
             let body = exposition.current();
-            at.push((
-                body.plain.as_ptr() as usize,
-                body.gzip.prefix.as_ptr() as usize,
-            ));
+            prefixes.push(body.gzip.prefix.as_ptr() as usize);
             let gz: Vec<u8> = body.gzip_with(b"tail\n").concat();
             let mut text = String::new();
             flate2::read::GzDecoder::new(&gz[..])
                 .read_to_string(&mut text)
                 .expect("valid gzip");
-            assert_eq!(
-                text,
-                format!("{}tail\n", String::from_utf8_lossy(&body.plain))
-            );
+            let plain = body.plain().expect("inflates");
+            assert_eq!(text, format!("{}tail\n", String::from_utf8_lossy(&plain)));
         }
-        // Two buffers take turns: render 3 writes where render 1 did.
-        assert_eq!(at[2], at[0]);
-        assert_eq!(at[3], at[1]);
-        assert_ne!(at[0].0, at[1].0);
+        // Two prefix buffers take turns: render 3 writes where render 1 did.
+        assert_eq!(prefixes[2], prefixes[0]);
+        assert_eq!(prefixes[3], prefixes[1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_plain_text_is_kept_only_while_plain_scrapes_come() {
+        let exposition = Arc::new(Exposition::default());
+        let snapshot = Snapshot::new();
+        let counters = ApiCounters::default();
+        exposition.render_now(&snapshot, &counters);
+        let body = exposition.current();
+        assert!(!body.holds_plain(), "nobody asked for plain text");
+        let gzip_text = {
+            let gz: Vec<u8> = body.gzip_with(b"").concat();
+            let mut t = String::new();
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_string(&mut t)
+                .expect("valid gzip");
+            t
+        };
+        // A plain scrape inflates it; renders keep it while plain scrapes come.
+        let chunks = exposition.plain_scrape(&body, b"tail\n").expect("plain");
+        assert_eq!(chunks.concat(), format!("{gzip_text}tail\n").into_bytes());
+        exposition.render_now(&snapshot, &counters);
+        assert!(exposition.current().holds_plain());
+        tokio::time::sleep(PLAIN_KEEP / 2).await;
+        exposition
+            .plain_scrape(&exposition.current(), b"")
+            .expect("plain");
+        tokio::time::sleep(PLAIN_KEEP / 2 + Duration::from_secs(1)).await;
+        assert!(
+            exposition.current().holds_plain(),
+            "the last scrape renewed it"
+        );
+        // PLAIN_KEEP after the last one, it goes; the next render does not keep it.
+        tokio::time::sleep(PLAIN_KEEP).await;
+        assert!(!exposition.current().holds_plain());
+        exposition.render_now(&snapshot, &counters);
+        assert!(!exposition.current().holds_plain());
+    }
+
+    #[test]
+    fn rendering_in_pieces_writes_the_same_text_and_gzip() {
+        use crate::model::poll::{PollOutput, ResourceQuota};
+        let targets = crate::store::tests::targets();
+        let snapshot = Snapshot::new();
+        snapshot.set_targets(&targets);
+        let now = std::time::SystemTime::now();
+        // Some targets with data, one failing, the rest never polled: families of every
+        // kind, and families no target has (their headers must go).
+        for (i, t) in targets.iter().enumerate() {
+            if i % 3 == 2 {
+                continue;
+            }
+            let output = PollOutput {
+                resources: vec![ResourceQuota {
+                    resource: format!("r{i}"),
+                    limit: Some(10.0),
+                    used: Some(i as f64),
+                    ..ResourceQuota::default()
+                }],
+                ..PollOutput::default()
+            };
+            snapshot.record_success(&t.key, now, Duration::from_millis(3), output);
+        }
+        let counters = ApiCounters::default();
+        let mut view = Vec::new();
+        snapshot.view_with_pending(&mut view);
+        let discovery = snapshot.discovery();
+        let input = RenderInput {
+            targets: &view,
+            counters: &counters,
+            reload_ok: true,
+            discovery: &discovery,
+            persistence: None,
+            shard: Shard::default(),
+        };
+        let whole = render_text(&input);
+        for flush_at in [1, 100, 1000, usize::MAX] {
+            let mut pieces = String::new();
+            let mut out = String::new();
+            render_text_pieces(&input, &mut out, flush_at, &mut |p| pieces.push_str(p));
+            pieces.push_str(&out);
+            assert_eq!(pieces, whole, "pieces of {flush_at} bytes");
+        }
+        // And the exposition's own render, compressed piece by piece, says the same.
+        let exposition = Exposition::default();
+        exposition.render_now(&snapshot, &counters);
+        let gz: Vec<u8> = exposition.current().gzip_with(b"").concat();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut text)
+            .expect("valid gzip");
+        assert_eq!(text, whole);
     }
 
     #[test]

@@ -261,7 +261,16 @@ fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Chunks> {
     let chunks = if gzip {
         body.gzip_with(&tail)
     } else {
-        body.plain_with(&tail)
+        match state.exposition.plain_scrape(&body, &tail) {
+            Some(chunks) => chunks,
+            None => {
+                tracing::error!("the plain exposition could not be inflated from its gzip form");
+                return text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "500 the plain exposition is unavailable; scrape with Accept-Encoding: gzip\n",
+                );
+            }
+        }
     };
     let mut r = respond(
         StatusCode::OK,

@@ -43,8 +43,8 @@ use stall::WriteStallGuard;
 
 pub use handlers::handle;
 pub use state::{
-    AppState, Chunks, HEADER_READ_TIMEOUT_ENV, MAX_BODY_BYTES, MAX_HEADER_BYTES, RELOAD_PATH,
-    ReloadFuture, ReloadHook, STATUS_PATH, ServerLimits,
+    AppState, BODY_PIECE_BYTES, Chunks, HEADER_READ_TIMEOUT_ENV, MAX_BODY_BYTES, MAX_HEADER_BYTES,
+    RELOAD_PATH, ReloadFuture, ReloadHook, STATUS_PATH, ServerLimits,
 };
 
 /// Resolves a `--web.listen-address` (`:9876` means every interface) and binds it.
@@ -201,6 +201,11 @@ async fn connection(
     }
 }
 
+/// What hyper's HTTP/1.1 connection buffers of a response body before writing it out
+/// (and the ceiling of its read buffer, whose request heads `max_header_size` caps far
+/// lower).
+const MAX_WRITE_QUEUE_BYTES: usize = 4 * BODY_PIECE_BYTES;
+
 /// HTTP/1.1 on `io`; hyper's header read timeout closes idle keep-alive connections.
 async fn http<I>(io: I, state: Arc<AppState>, watcher: watch::Receiver<()>)
 where
@@ -215,7 +220,9 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_header_size(MAX_HEADER_BYTES)
-        .max_buf_size(2 * MAX_HEADER_BYTES)
+        // Also what hyper queues of a response before it writes: room for a few body
+        // pieces per `writev`. Request heads stay capped by `max_header_size`.
+        .max_buf_size(MAX_WRITE_QUEUE_BYTES)
         .serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let never_idle = Idle::new();

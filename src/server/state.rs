@@ -74,8 +74,11 @@ impl ServerLimits {
     }
 }
 
-/// Largest piece of a response body handed to hyper at once.
-pub const BODY_PIECE_BYTES: usize = 16 * 1024;
+/// Largest piece of a response body handed to hyper at once: large enough that a 16 MB
+/// exposition goes out in few system calls (hyper gathers up to 16 pieces per `writev`),
+/// small enough that a body's `--web.max-requests` slot is held until nearly all of it is
+/// on the wire.
+pub const BODY_PIECE_BYTES: usize = 256 * 1024;
 
 /// A response body made of ready chunks (lets a scrape send the cached body without copying).
 #[derive(Debug, Default)]
@@ -87,21 +90,12 @@ pub struct Chunks {
 
 impl Chunks {
     /// A body of these chunks, sent in pieces of at most [`BODY_PIECE_BYTES`] (slices, not
-    /// copies): hyper asks for the next piece only once its buffer has room, so a body is
-    /// done (and its `--web.max-requests` slot free) only when nearly all of it is on the
-    /// wire, not as soon as hyper has queued it.
+    /// copies, cut as hyper asks for them): hyper asks for the next piece only once its
+    /// buffer has room, so a body is done (and its `--web.max-requests` slot free) only
+    /// when nearly all of it is on the wire, not as soon as hyper has queued it.
     pub fn new(chunks: impl IntoIterator<Item = Bytes>) -> Self {
-        let mut pieces = VecDeque::new();
-        for mut c in chunks {
-            while c.len() > BODY_PIECE_BYTES {
-                pieces.push_back(c.split_to(BODY_PIECE_BYTES));
-            }
-            if !c.is_empty() {
-                pieces.push_back(c);
-            }
-        }
         Chunks {
-            chunks: pieces,
+            chunks: chunks.into_iter().filter(|c| !c.is_empty()).collect(),
             slot: None,
         }
     }
@@ -124,7 +118,11 @@ impl Body for Chunks {
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
-        match this.chunks.pop_front() {
+        let piece = match this.chunks.front_mut() {
+            Some(c) if c.len() > BODY_PIECE_BYTES => Some(c.split_to(BODY_PIECE_BYTES)),
+            _ => this.chunks.pop_front(),
+        };
+        match piece {
             Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
             None => {
                 // Sent: the slot is free for the next scrape even while the connection stays.
