@@ -424,3 +424,109 @@ async fn a_401_to_temporary_keys_refreshes_them_once_and_retries() {
     let n = sim.issued_credentials().len();
     assert!(n <= 3, "{n} key sets after one revocation");
 }
+
+/// Signed requests (AK/SK `Authorization` with `ak`) that arrived after `since`: (2xx, other).
+fn signed_since(sim: &Simulator, ak: &str, since: Instant) -> (usize, usize) {
+    let mut ok = 0;
+    let mut failed = 0;
+    for r in sim.requests() {
+        let signed = r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v.contains(ak));
+        if signed && r.at > since {
+            if (200..300).contains(&r.status) {
+                ok += 1;
+            } else {
+                failed += 1;
+            }
+        }
+    }
+    (ok, failed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_file_written_in_place_is_used_only_once_complete() {
+    const NEW_SK: &str = "InPlaceSecretKey000000000000000000000001";
+    let world = World::demo();
+    let sim = start_sim(world.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sk = dir.path().join("sk");
+    std::fs::write(&sk, format!("{SIM_SECRET_KEY}\n")).expect("write");
+    let yaml = config_with(
+        &world,
+        &sim,
+        "1s",
+        &format!(
+            "    access_key: {SIM_ACCESS_KEY}\n    secret_key_file: {}\n",
+            sk.display()
+        ),
+    );
+    let exporter = start(&dir, &yaml);
+    exporter.wait_ready(READY).await;
+    scrape_until(&exporter, READY, "polls succeed", all_polls_ok).await;
+    // An operator rewrites the file in place; the first half is there, the rest (and the
+    // line break) not yet. The cloud still takes the old key.
+    let written = Instant::now();
+    std::fs::write(&sk, &NEW_SK[..20]).expect("truncate and write half");
+    // One line: "cannot use the secret file yet: keeping its last value" with this reason.
+    let warning = "does not end with a line break";
+    common::eventually(
+        huaweicloud_quota_exporter::upstream::auth::files::SETTLE - Duration::from_secs(1),
+        "the half-written warning",
+        || exporter.logs().contains(warning),
+    )
+    .await;
+    let warned = Instant::now();
+    let settle_end = written + huaweicloud_quota_exporter::upstream::auth::files::SETTLE;
+    // Polls after the warning go on with the old value, signed correctly.
+    while signed_since(&sim, SIM_ACCESS_KEY, warned).0 < 2 {
+        assert!(
+            Instant::now() < settle_end,
+            "no signed request while the file was half written; logs:\n{}",
+            exporter.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, failed) = signed_since(&sim, SIM_ACCESS_KEY, written);
+    assert_eq!(
+        failed, 0,
+        "a request was signed with the half-written secret"
+    );
+    assert_eq!(
+        exporter.logs().matches(warning).count(),
+        1,
+        "warned once per version:\n{}",
+        exporter.logs()
+    );
+    // The writer finishes; the cloud switches to the new key at the same moment.
+    std::fs::write(&sk, format!("{NEW_SK}\n")).expect("write the rest");
+    sim.update_world(|w| {
+        w.aksk.retain(|k| k.access_key != SIM_ACCESS_KEY);
+        w.aksk
+            .push(huaweicloud_quota_exporter::simulator::SimAkSk::permanent(
+                SIM_ACCESS_KEY,
+                NEW_SK,
+            ));
+    });
+    let complete = Instant::now();
+    let deadline = complete + Duration::from_secs(8);
+    while signed_since(&sim, SIM_ACCESS_KEY, complete).0 == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the completed file was not used; logs:\n{}",
+            exporter.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        exporter
+            .logs()
+            .contains("secret file changed: using its new value")
+    );
+    assert_no_secret(
+        "logs",
+        &exporter.logs(),
+        &[NEW_SK.into(), NEW_SK[..20].into(), SIM_SECRET_KEY.into()],
+    );
+}

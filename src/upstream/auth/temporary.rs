@@ -14,6 +14,7 @@ use reqwest::header::HeaderValue;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::files::FileSecrets;
 use super::iam::FAILURE_BACKOFF;
 use crate::config::{Credential, NamedCredential, Secret};
 use crate::model::api::Service;
@@ -72,6 +73,9 @@ struct State {
 #[derive(Default)]
 pub struct TemporaryCache {
     entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<State>>>>,
+    /// The pod identity and id token files (the last good version while one is half
+    /// written).
+    files: Arc<FileSecrets>,
 }
 
 impl std::fmt::Debug for TemporaryCache {
@@ -119,12 +123,13 @@ impl TemporaryCache {
             );
             return Err(e);
         }
-        let result = refresh_locked(transport, credential, &mut st, timeout).await;
+        let result = refresh_locked(transport, &self.files, credential, &mut st, timeout).await;
         if result.is_ok() && !st.refresher {
             st.refresher = true;
             spawn_refresher(
                 Arc::downgrade(&entry),
                 transport.clone(),
+                self.files.clone(),
                 credential.clone(),
                 timeout,
             );
@@ -145,11 +150,12 @@ impl TemporaryCache {
 /// Fetches new keys with the state locked, recording success or the failure's back-off.
 async fn refresh_locked(
     transport: &Transport,
+    files: &FileSecrets,
     credential: &NamedCredential,
     st: &mut State,
     timeout: Duration,
 ) -> Result<Arc<TemporaryKeys>, PollError> {
-    match fetch(transport, credential, st, timeout).await {
+    match fetch(transport, files, credential, st, timeout).await {
         Ok((keys, lifetime)) => {
             let now = Instant::now();
             // Half the life or 5 min before expiry, whichever comes first, but never in
@@ -210,6 +216,7 @@ async fn refresh_locked(
 fn spawn_refresher(
     entry: Weak<tokio::sync::Mutex<State>>,
     transport: Arc<Transport>,
+    files: Arc<FileSecrets>,
     credential: NamedCredential,
     timeout: Duration,
 ) {
@@ -238,7 +245,7 @@ fn spawn_refresher(
                 .is_none_or(|c| Instant::now() >= c.refresh_at);
             let paused = st.retry_at.is_some_and(|at| Instant::now() < at);
             if due && !paused && st.keys.is_some() {
-                let _ = refresh_locked(&transport, &credential, &mut st, timeout).await;
+                let _ = refresh_locked(&transport, &files, &credential, &mut st, timeout).await;
             } else if st.keys.is_none() {
                 st.refresher = false;
                 return;
@@ -281,26 +288,21 @@ fn json_body(req: &mut reqwest::Request, body: &Value) {
     *req.body_mut() = Some(body.to_string().into());
 }
 
-/// Reads a token file (re-read for every request: they rotate).
-fn token_file(path: &Path, what: &str) -> Result<String, PollError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+/// Reads a token file (looked at for every request: they rotate); the last good version
+/// while a new one is half written.
+fn token_file(files: &FileSecrets, path: &Path, what: &str) -> Result<String, PollError> {
+    let token = files.read(what, path).map_err(|why| {
         PollError::local(
             ErrorCode::Auth,
-            format!("cannot read the {what} {}: {e}", path.display()),
+            format!("cannot use the {what} {}: {why}", path.display()),
         )
     })?;
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(PollError::local(
-            ErrorCode::Auth,
-            format!("the {what} {} is empty", path.display()),
-        ));
-    }
-    Ok(t.to_string())
+    Ok(token.expose().trim().to_string())
 }
 
 async fn fetch(
     transport: &Transport,
+    files: &FileSecrets,
     credential: &NamedCredential,
     st: &mut State,
     timeout: Duration,
@@ -308,7 +310,7 @@ async fn fetch(
     let response = match &credential.credential {
         Credential::EcsMetadata { endpoint } => ecs(transport, endpoint, st, timeout).await?,
         Credential::PodIdentity { uri, token_file: f } => {
-            let token = token_file(f, "pod identity token file")?;
+            let token = token_file(files, f, "pod identity token file")?;
             let mut req = request(reqwest::Method::POST, uri, timeout)?;
             req.headers_mut().insert(
                 reqwest::header::AUTHORIZATION,
@@ -324,7 +326,7 @@ async fn fetch(
             sts_endpoint,
             duration,
         } => {
-            let id_token = token_file(id_token_file, "OIDC id token file")?;
+            let id_token = token_file(files, id_token_file, "OIDC id token file")?;
             let url = format!("{sts_endpoint}/v5/agencies/assume-with-oidc");
             let mut req = request(reqwest::Method::POST, &url, timeout)?;
             json_body(
