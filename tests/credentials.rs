@@ -530,3 +530,56 @@ async fn a_secret_file_written_in_place_is_used_only_once_complete() {
         &[NEW_SK.into(), NEW_SK[..20].into(), SIM_SECRET_KEY.into()],
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_metadata_service_is_backed_off_counted_and_recovered_from() {
+    let mut world = World::demo();
+    short_lived(&mut world, 600.0);
+    let sim = start_sim(world.clone()).await;
+    // The metadata service throttles the first two security key requests.
+    sim.faults()
+        .push(Fault::throttled(Endpoint::MetadataSecurityKey, None).repeat(2));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = config_with(
+        &world,
+        &sim,
+        "1s",
+        &format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url()),
+    );
+    let exporter = start(&dir, &yaml);
+    let counted = |b: &str| {
+        b.lines().any(|l| {
+            l.starts_with("huaweicloud_quota_api_errors_total{")
+                && l.contains("api=\"credentials\"")
+                && l.contains("error_code=\"http_429\"")
+        })
+    };
+    scrape_until(&exporter, READY, "a credentials 429 counted", counted).await;
+    let body = scrape_until(
+        &exporter,
+        Duration::from_secs(40),
+        "polls recover",
+        all_polls_ok,
+    )
+    .await;
+    assert!(counted(&body), "the count stays: {body}");
+    // Three security key requests (429, 429, 200), each after the back-off of the one
+    // before (5 s, then 10 s, less 20% jitter), however many polls wanted keys meanwhile.
+    let asked: Vec<Instant> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == Endpoint::MetadataSecurityKey)
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(asked.len(), 3, "security key requests");
+    let gaps: Vec<f64> = asked
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect();
+    assert!(gaps[0] >= 3.9 && gaps[1] >= 7.9, "back-off gaps {gaps:?}");
+    let (_, _, landing) = exporter.get("/").await;
+    assert!(
+        !landing.contains("429 ") || landing.contains("credentials"),
+        "{landing}"
+    );
+}
