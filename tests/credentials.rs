@@ -583,3 +583,142 @@ async fn a_rate_limited_metadata_service_is_backed_off_counted_and_recovered_fro
         "{landing}"
     );
 }
+
+/// A discovery config for [`World::discovery`] with `credential` as `sim`, and a proxy URL
+/// with a password (not used: every host here is in `no_proxy`) that must never show.
+fn discovery_config(base: &str, credential: &str) -> String {
+    format!(
+        "defaults:\n  interval: 1s\n  timeout: 5s\n  rate_limit: 1000\n  http:\n    proxy_url: http://user:{PROXY_PASSWORD}@127.0.0.1:9\n    no_proxy: [127.0.0.1]\ncredentials:\n  sim:\n{credential}discovery:\n  - credentials: sim\n    iam_endpoint: {base}/v3\n    refresh_interval: 1h\n    roma:\n      instances: discover\n    eventgrid: {{}}\n    gaussdb_mysql: {{}}\n    endpoints:\n      roma: {base}\n      eventgrid: {base}\n      gaussdb_mysql: {base}\n"
+    )
+}
+
+/// A proxy password that must not show in any output.
+const PROXY_PASSWORD: &str = "proxy-pass-SECRET-0815";
+
+/// For each temporary kind, with discovery, short-lived keys, a failed refresh and the
+/// persistence file: no temporary secret key, security token, pod identity token, id
+/// token or proxy password in the logs, standard output, `/metrics`, `/`,
+/// `/api/v1/status`, the state file, `--config.check` or `discover`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_of_any_temporary_kind_shows_in_any_output() {
+    let mut world = World::discovery();
+    short_lived(&mut world, 3.0);
+    let sim = start_sim(world).await;
+    let base = sim.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pod_token = dir.path().join("pod-token");
+    std::fs::write(&pod_token, format!("{SIM_POD_IDENTITY_TOKEN}\n")).expect("write");
+    let id_token = dir.path().join("id-token");
+    std::fs::write(&id_token, SIM_OIDC_ID_TOKEN).expect("write");
+    let kinds = [
+        (
+            "ecs_metadata",
+            format!("    ecs_metadata:\n      endpoint: {base}\n"),
+            Endpoint::MetadataSecurityKey,
+        ),
+        (
+            "pod_identity",
+            format!(
+                "    pod_identity:\n      uri: {base}{SIM_POD_IDENTITY_PATH}\n      token_file: {}\n",
+                pod_token.display()
+            ),
+            Endpoint::PodIdentity,
+        ),
+        (
+            "oidc",
+            format!(
+                "    oidc:\n      provider_urn: {SIM_OIDC_PROVIDER_URN}\n      agency_urn: {SIM_OIDC_AGENCY_URN}\n      id_token_file: {}\n      sts_endpoint: {base}\n",
+                id_token.display()
+            ),
+            Endpoint::StsOidc,
+        ),
+    ];
+    for (kind, credential, endpoint) in kinds {
+        let cfg = dir.path().join(format!("{kind}.yaml"));
+        std::fs::write(&cfg, discovery_config(&base, &credential)).expect("write");
+        let cfg = cfg.to_str().expect("utf-8").to_string();
+        let state = dir.path().join(format!("{kind}.state"));
+        let exporter = Exporter::start(&[
+            "--config.file",
+            &cfg,
+            "--log.level",
+            "debug",
+            "--persistence.file",
+            state.to_str().expect("utf-8"),
+            "--persistence.interval",
+            "1s",
+        ]);
+        let discovered = |b: &str| {
+            b.contains("huaweicloud_quota_discovery_success{credentials=\"sim\"} 1")
+                && all_polls_ok(b)
+        };
+        scrape_until(&exporter, READY, kind, discovered).await;
+        // A refresh fails once (the message goes to the log and the landing page).
+        let issued = sim.issued_credentials().len();
+        sim.faults().push(Fault::error(endpoint, 500).once());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while sim.issued_credentials().len() < issued + 2 {
+            assert!(
+                Instant::now() < deadline,
+                "{kind}: no refresh after the failure"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            exporter
+                .logs()
+                .contains("temporary credential request failed"),
+            "{kind}"
+        );
+        let body = scrape_until(&exporter, READY, "the state file written", |b| {
+            b.contains("\nhuaweicloud_quota_persistence_last_write_success 1")
+        })
+        .await;
+        let (_, _, landing) = exporter.get("/").await;
+        let (_, _, status) = exporter.get("/api/v1/status").await;
+        let check = common::run(&["--config.file", &cfg, "--config.check"]);
+        assert_eq!(check.0, 0, "{kind}: {}{}", check.1, check.2);
+        let p = cfg.clone();
+        let discover =
+            tokio::task::spawn_blocking(move || common::run(&["discover", "--config.file", &p]))
+                .await
+                .expect("discover");
+        assert_eq!(discover.0, 0, "{kind}: {}{}", discover.1, discover.2);
+        assert!(
+            discover.1.contains("discovery with credentials sim: OK"),
+            "{kind}: {}",
+            discover.1
+        );
+        let state_file =
+            String::from_utf8_lossy(&std::fs::read(&state).expect("state")).into_owned();
+        let mut secrets: Vec<String> = vec![
+            PROXY_PASSWORD.into(),
+            SIM_POD_IDENTITY_TOKEN.into(),
+            SIM_OIDC_ID_TOKEN.into(),
+        ];
+        for c in sim.issued_credentials() {
+            secrets.push(c.secret_key);
+            secrets.push(c.security_token);
+        }
+        assert!(
+            secrets.len() >= 3 + 2 * 3,
+            "{kind}: keys were issued and renewed"
+        );
+        for (what, text) in [
+            ("logs", exporter.logs()),
+            ("standard output", exporter.output()),
+            ("/metrics", body),
+            ("landing page", landing),
+            ("status", status),
+            ("state file", state_file),
+            ("--config.check", format!("{}{}", check.1, check.2)),
+            ("discover", format!("{}{}", discover.1, discover.2)),
+        ] {
+            assert!(
+                !text.is_empty() || what == "standard output",
+                "{kind}: {what} is empty"
+            );
+            assert_no_secret(&format!("{kind}: {what}"), &text, &secrets);
+        }
+    }
+}
