@@ -383,6 +383,24 @@ async fn aksk_files_replaced_by_rename_are_used_without_a_reload() {
         &exporter.logs(),
         &["RotatedSecretKey00000000000000000000001".into()],
     );
+    let (_, _, landing) = exporter.get("/").await;
+    let row = panel_row(credentials_panel(&landing), "sim").to_string();
+    assert!(
+        row.contains(&format!(
+            "access_key_file {}, secret_key_file {}",
+            ak.display(),
+            sk.display()
+        )) && row.contains(">static<"),
+        "{row}"
+    );
+    assert_no_secret(
+        "landing page",
+        &landing,
+        &[
+            "RotatedSecretKey00000000000000000000001".into(),
+            SIM_SECRET_KEY.into(),
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -531,6 +549,23 @@ async fn a_secret_file_written_in_place_is_used_only_once_complete() {
     );
 }
 
+/// The landing page's Credentials section.
+fn credentials_panel(landing: &str) -> &str {
+    let start = landing
+        .find("<section class=\"panel\" id=\"credentials\">")
+        .unwrap_or_else(|| panic!("no Credentials section: {landing}"));
+    let rest = &landing[start..];
+    &rest[..rest.find("</section>").expect("section end")]
+}
+
+/// The row of credential `name` in the Credentials section.
+fn panel_row<'a>(panel: &'a str, name: &str) -> &'a str {
+    panel
+        .split("<tr")
+        .find(|r| r.contains(&format!("<b>{name}</b>")))
+        .unwrap_or_else(|| panic!("no row for {name}: {panel}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_metadata_service_is_backed_off_counted_and_recovered_from() {
     let mut world = World::demo();
@@ -555,6 +590,24 @@ async fn a_rate_limited_metadata_service_is_backed_off_counted_and_recovered_fro
         })
     };
     scrape_until(&exporter, READY, "a credentials 429 counted", counted).await;
+    // The landing page's Credentials section: failing, with the code and the source.
+    let (_, _, landing) = exporter.get("/").await;
+    let panel = credentials_panel(&landing);
+    let row = panel_row(panel, "sim");
+    assert!(row.contains("badge failed\">failing<"), "{row}");
+    assert!(row.contains("ecs_metadata"), "{row}");
+    assert!(
+        row.contains(&format!("metadata service {}", sim.base_url())),
+        "{row}"
+    );
+    assert!(
+        row.contains("http_429") && row.contains("429 Too Many Requests"),
+        "{row}"
+    );
+    assert!(
+        row.contains(" ago</td>") && row.contains(">in "),
+        "when, and the next try: {row}"
+    );
     let body = scrape_until(
         &exporter,
         Duration::from_secs(40),
@@ -563,6 +616,13 @@ async fn a_rate_limited_metadata_service_is_backed_off_counted_and_recovered_fro
     )
     .await;
     assert!(counted(&body), "the count stays: {body}");
+    let (_, _, landing) = exporter.get("/").await;
+    let row = panel_row(credentials_panel(&landing), "sim").to_string();
+    assert!(row.contains("badge ok\">ok<"), "recovered: {row}");
+    assert!(
+        row.contains("http_429"),
+        "the last error stays, with when: {row}"
+    );
     // Three security key requests (429, 429, 200), each after the back-off of the one
     // before (5 s, then 10 s, less 20% jitter), however many polls wanted keys meanwhile.
     let asked: Vec<Instant> = sim

@@ -18,6 +18,7 @@ use super::files::FileSecrets;
 use super::iam::FAILURE_BACKOFF;
 use crate::config::{Credential, NamedCredential, Secret};
 use crate::model::api::Service;
+use crate::model::credentials::CredentialBoard;
 use crate::model::outcome::{ErrorCode, PollError};
 use crate::upstream::decode::value::parse_timestamp;
 use crate::upstream::transport::{Transport, UpstreamResponse};
@@ -70,12 +71,13 @@ struct State {
 }
 
 /// Temporary keys per credential name.
-#[derive(Default)]
 pub struct TemporaryCache {
     entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<State>>>>,
     /// The pod identity and id token files (the last good version while one is half
     /// written).
     files: Arc<FileSecrets>,
+    /// Where refreshes and failures are shown (the landing page's credentials).
+    board: Arc<CredentialBoard>,
 }
 
 impl std::fmt::Debug for TemporaryCache {
@@ -85,6 +87,15 @@ impl std::fmt::Debug for TemporaryCache {
 }
 
 impl TemporaryCache {
+    /// An empty cache recording its refreshes on `board`.
+    pub fn new(board: Arc<CredentialBoard>) -> Self {
+        TemporaryCache {
+            entries: Mutex::default(),
+            files: Arc::default(),
+            board,
+        }
+    }
+
     fn entry(&self, credential: &str) -> Arc<tokio::sync::Mutex<State>> {
         let mut g = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         g.entry(credential.to_string()).or_default().clone()
@@ -123,13 +134,22 @@ impl TemporaryCache {
             );
             return Err(e);
         }
-        let result = refresh_locked(transport, &self.files, credential, &mut st, timeout).await;
+        let result = refresh_locked(
+            transport,
+            &self.files,
+            &self.board,
+            credential,
+            &mut st,
+            timeout,
+        )
+        .await;
         if result.is_ok() && !st.refresher {
             st.refresher = true;
             spawn_refresher(
                 Arc::downgrade(&entry),
                 transport.clone(),
                 self.files.clone(),
+                self.board.clone(),
                 credential.clone(),
                 timeout,
             );
@@ -151,6 +171,7 @@ impl TemporaryCache {
 async fn refresh_locked(
     transport: &Transport,
     files: &FileSecrets,
+    board: &CredentialBoard,
     credential: &NamedCredential,
     st: &mut State,
     timeout: Duration,
@@ -172,6 +193,8 @@ async fn refresh_locked(
                 refresh_at: now + lifetime - ahead,
                 use_until: now + lifetime.mul_f64(0.95),
             });
+            let wall = SystemTime::now();
+            board.refreshed(&credential.name, wall + lifetime, wall + (lifetime - ahead));
             tracing::debug!(
                 credential = %credential.name,
                 kind = credential.credential.kind(),
@@ -192,6 +215,7 @@ async fn refresh_locked(
             let backoff = FAILURE_BACKOFF.delay(st.failures);
             st.retry_at = Some(Instant::now() + backoff);
             st.last_error = Some(e.clone());
+            board.failed(&credential.name, &e, SystemTime::now() + backoff);
             tracing::warn!(
                 api = "credentials",
                 credential = %credential.name,
@@ -217,6 +241,7 @@ fn spawn_refresher(
     entry: Weak<tokio::sync::Mutex<State>>,
     transport: Arc<Transport>,
     files: Arc<FileSecrets>,
+    board: Arc<CredentialBoard>,
     credential: NamedCredential,
     timeout: Duration,
 ) {
@@ -245,7 +270,8 @@ fn spawn_refresher(
                 .is_none_or(|c| Instant::now() >= c.refresh_at);
             let paused = st.retry_at.is_some_and(|at| Instant::now() < at);
             if due && !paused && st.keys.is_some() {
-                let _ = refresh_locked(&transport, &files, &credential, &mut st, timeout).await;
+                let _ =
+                    refresh_locked(&transport, &files, &board, &credential, &mut st, timeout).await;
             } else if st.keys.is_none() {
                 st.refresher = false;
                 return;
