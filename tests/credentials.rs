@@ -782,3 +782,69 @@ async fn no_secret_of_any_temporary_kind_shows_in_any_output() {
         }
     }
 }
+
+/// An older metadata service without session tokens: asked for one once (not at every
+/// refresh), keys fetched without; a 401 then makes a session token required, so the
+/// service's "none" is an error that backs off, not a tokenless retry (the SDK's rule).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_metadata_service_is_used_without_session_tokens() {
+    let mut world = World::demo();
+    short_lived(&mut world, 2.0);
+    world.temporary.metadata_session_tokens = false;
+    let sim = start_sim(world.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = config_with(
+        &world,
+        &sim,
+        "1s",
+        &format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url()),
+    );
+    let exporter = start(&dir, &yaml);
+    exporter.wait_ready(READY).await;
+    scrape_until(&exporter, READY, "polls succeed", all_polls_ok).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.issued_credentials().len() < 4 {
+        assert!(Instant::now() < deadline, "keys not refreshed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        sim.request_count(Endpoint::MetadataToken),
+        1,
+        "asked for a session token at every refresh"
+    );
+    // The service now refuses the tokenless request.
+    sim.faults()
+        .push(Fault::status_body(Endpoint::MetadataSecurityKey, 401, "401 Unauthorized").once());
+    common::eventually(
+        Duration::from_secs(10),
+        "a session token asked after the 401",
+        || sim.request_count(Endpoint::MetadataToken) == 2,
+    )
+    .await;
+    common::eventually(Duration::from_secs(5), "the failure logged", || {
+        exporter
+            .logs()
+            .lines()
+            .any(|l| l.contains("temporary credential request failed") && l.contains("status=404"))
+    })
+    .await;
+    // No tokenless retry right after the 401: the next security key request waits out
+    // the back-off (5 s less 20%).
+    let asked: Vec<(Instant, u16)> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == Endpoint::MetadataSecurityKey)
+        .map(|r| (r.at, r.status))
+        .collect();
+    let refused = asked
+        .iter()
+        .position(|(_, status)| *status == 401)
+        .expect("the 401 recorded");
+    if let Some((next, _)) = asked.get(refused + 1) {
+        let gap = (*next - asked[refused].0).as_secs_f64();
+        assert!(
+            gap >= 3.9,
+            "a security key request {gap:.2} s after the 401"
+        );
+    }
+}

@@ -29,8 +29,12 @@ const AGENCY_NOT_CONFIGURED: &str = "Please configure Cloud Service Agency first
 const METADATA_SESSION_TTL: &str = "21600";
 /// `agency_session_name` sent to STS.
 const SESSION_NAME: &str = "huaweicloud-quota-exporter";
-/// Refresh at the latest this long before `expires_at` (or at half the life, if sooner).
-const REFRESH_AHEAD: Duration = Duration::from_secs(300);
+/// Refresh at the latest this long before `expires_at` (or at half the life, if sooner):
+/// the official SDKs' threshold (`_DEFAULT_EXPIRATION_THRESHOLD_SECONDS`, 40 min).
+const REFRESH_AHEAD: Duration = Duration::from_secs(40 * 60);
+/// How long an older metadata service without session tokens is taken as such before
+/// it is asked for one again (the official SDKs' 24 h).
+const METADATA_TOKENLESS_RECHECK: Duration = Duration::from_secs(24 * 3600);
 
 /// Shortest wait between two background refreshes.
 const MIN_BACKGROUND_GAP: Duration = Duration::from_millis(500);
@@ -66,6 +70,8 @@ struct State {
     last_error: Option<PollError>,
     /// ECS metadata session token; `Some(None)`: the service has none (older metadata).
     session: Option<Option<Secret>>,
+    /// When the metadata service last said it has no session tokens.
+    tokenless_since: Option<Instant>,
     /// A background refresher runs.
     refresher: bool,
 }
@@ -179,11 +185,7 @@ async fn refresh_locked(
     match fetch(transport, files, credential, st, timeout).await {
         Ok((keys, lifetime)) => {
             let now = Instant::now();
-            // Half the life or 5 min before expiry, whichever comes first, but never in
-            // the first third of the life (short-lived keys are not fetched in a loop).
-            let ahead = (lifetime / 2)
-                .max(REFRESH_AHEAD)
-                .min(lifetime.mul_f64(2.0 / 3.0));
+            let ahead = refresh_ahead(lifetime);
             st.failures = 0;
             st.retry_at = None;
             st.last_error = None;
@@ -232,6 +234,15 @@ async fn refresh_locked(
             }
         }
     }
+}
+
+/// How long before the end of keys living `lifetime` they are refreshed: at half the
+/// life or 40 min before expiry, whichever comes first, but never in the first third of
+/// the life (short-lived keys are not fetched in a loop).
+fn refresh_ahead(lifetime: Duration) -> Duration {
+    (lifetime / 2)
+        .max(REFRESH_AHEAD)
+        .min(lifetime.mul_f64(2.0 / 3.0))
 }
 
 /// Refreshes the keys of one credential ahead of expiry in the background, so they are
@@ -383,8 +394,9 @@ async fn fetch(
 }
 
 /// The metadata service: a session token first (404/405/503: an older service, go on
-/// without), then the security key; a 401 that is not "no agency" gets a new session
-/// token and one more try.
+/// without, and ask again after 24 h), then the security key; a 401 that is not "no
+/// agency" gets a new session token (required then: 404/405/503 is an error) and one more
+/// try. As the official SDK core's `MetadataAccessor` does.
 async fn ecs(
     transport: &Transport,
     endpoint: &str,
@@ -392,9 +404,22 @@ async fn ecs(
     timeout: Duration,
 ) -> Result<UpstreamResponse, PollError> {
     let mut retried = false;
+    if matches!(st.session, Some(None))
+        && st
+            .tokenless_since
+            .is_none_or(|t| t.elapsed() >= METADATA_TOKENLESS_RECHECK)
+    {
+        st.session = None;
+    }
     loop {
         if st.session.is_none() {
-            st.session = Some(session_token(transport, endpoint, timeout).await?);
+            // After a 401 a session token is required: an answer that there are none is
+            // an error then, not "go on without".
+            let token = session_token(transport, endpoint, timeout, retried).await?;
+            if token.is_none() {
+                st.tokenless_since = Some(Instant::now());
+            }
+            st.session = Some(token);
         }
         let mut req = request(
             reqwest::Method::GET,
@@ -433,6 +458,7 @@ async fn session_token(
     transport: &Transport,
     endpoint: &str,
     timeout: Duration,
+    required: bool,
 ) -> Result<Option<Secret>, PollError> {
     let mut req = request(
         reqwest::Method::PUT,
@@ -444,7 +470,7 @@ async fn session_token(
         HeaderValue::from_static(METADATA_SESSION_TTL),
     );
     let response = transport.exchange(Service::Credentials, req).await?;
-    if matches!(response.status, 404 | 405 | 503) {
+    if matches!(response.status, 404 | 405 | 503) && !required {
         return Ok(None);
     }
     let response = transport.accept(Service::Credentials, response)?;
@@ -541,6 +567,21 @@ mod tests {
 #[cfg(test)]
 mod lifetime_tests {
     use super::*;
+
+    #[test]
+    fn keys_are_refreshed_at_least_40_minutes_ahead_when_their_life_allows() {
+        let min = |m: u64| Duration::from_secs(m * 60);
+        // The SDKs' threshold: 40 minutes before expiry.
+        assert_eq!(refresh_ahead(min(60)), min(40));
+        assert_eq!(refresh_ahead(min(90)), min(45), "half the life when sooner");
+        assert_eq!(refresh_ahead(min(24 * 60)), min(12 * 60));
+        // Never in the first third of the life.
+        assert_eq!(refresh_ahead(min(15)), min(10));
+        assert_eq!(
+            refresh_ahead(Duration::from_secs(3)),
+            Duration::from_secs(2)
+        );
+    }
 
     #[test]
     fn a_short_expiry_gives_its_lifetime() {
