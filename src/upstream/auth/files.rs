@@ -99,9 +99,11 @@ fn judge(
         return Verdict::Refuse("the file is empty (half written?)".into());
     }
     let newline = value.len() != text.len();
+    // Without a modification time, or with one in the future (clock skew), a version is
+    // never held back for ever: it counts as settled.
     let recent = before
         .and_then(|s| s.modified)
-        .is_none_or(|m| now.duration_since(m).unwrap_or_default() < SETTLE);
+        .is_some_and(|m| now.duration_since(m).is_ok_and(|age| age < SETTLE));
     if previous_newline == Some(true) && !newline && recent {
         return Verdict::Wait(
             "the file does not end with a line break as its previous version did (half written?)",
@@ -308,6 +310,41 @@ mod tests {
             judge(Some(a), Ok(" \n".into()), Some(a), None, now),
             Verdict::Refuse(_)
         ));
+        // Cut short (no line break, unlike before): held back only while recent.
+        let fresh = Stamp {
+            modified: Some(now - Duration::from_secs(1)),
+            ..a
+        };
+        assert!(matches!(
+            judge(Some(fresh), Ok("ab".into()), Some(fresh), Some(true), now),
+            Verdict::Wait(_)
+        ));
+        for settled in [
+            a,
+            Stamp {
+                modified: None,
+                ..a
+            },
+            Stamp {
+                modified: Some(now + Duration::from_secs(3600)),
+                ..a
+            },
+        ] {
+            assert_eq!(
+                judge(
+                    Some(settled),
+                    Ok("ab".into()),
+                    Some(settled),
+                    Some(true),
+                    now
+                ),
+                Verdict::Use {
+                    value: "ab".into(),
+                    newline: false
+                },
+                "{settled:?}"
+            );
+        }
         assert!(matches!(
             judge(Some(a), Err("denied".into()), Some(a), None, now),
             Verdict::Refuse(_)
