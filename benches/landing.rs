@@ -103,6 +103,7 @@ fn main() {
         telemetry_path: "/metrics",
         uptime: Duration::from_secs(3600),
         now,
+        credentials: &[],
     };
     let (page, html) = time(101, || landing::render(&model, PageQuery::default(), &ctx));
     println!(

@@ -335,6 +335,20 @@ async fn wrong_iam_password_backs_off_and_shows_in_metrics_and_landing_page() {
     );
     assert!(!page.contains("not-the-password") && !body.contains("not-the-password"));
     assert!(!exporter.logs().contains("not-the-password"));
+    // The Credentials section: the IAM credential failing, with IAM's code and the user.
+    let panel = page
+        .split("<section class=\"panel\" id=\"credentials\">")
+        .nth(1)
+        .and_then(|p| p.split("</section>").next())
+        .expect("a Credentials section");
+    assert!(
+        panel.contains("<b>sim</b>")
+            && panel.contains("iam_password")
+            && panel.contains("badge failed\">failing<")
+            && panel.contains(&format!("as {}@{}", world.iam.username, world.iam.domain))
+            && panel.contains(">401<"),
+        "{panel}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -383,6 +383,24 @@ async fn aksk_files_replaced_by_rename_are_used_without_a_reload() {
         &exporter.logs(),
         &["RotatedSecretKey00000000000000000000001".into()],
     );
+    let (_, _, landing) = exporter.get("/").await;
+    let row = panel_row(credentials_panel(&landing), "sim").to_string();
+    assert!(
+        row.contains(&format!(
+            "access_key_file {}, secret_key_file {}",
+            ak.display(),
+            sk.display()
+        )) && row.contains(">static<"),
+        "{row}"
+    );
+    assert_no_secret(
+        "landing page",
+        &landing,
+        &[
+            "RotatedSecretKey00000000000000000000001".into(),
+            SIM_SECRET_KEY.into(),
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,4 +441,410 @@ async fn a_401_to_temporary_keys_refreshes_them_once_and_retries() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let n = sim.issued_credentials().len();
     assert!(n <= 3, "{n} key sets after one revocation");
+}
+
+/// Signed requests (AK/SK `Authorization` with `ak`) that arrived after `since`: (2xx, other).
+fn signed_since(sim: &Simulator, ak: &str, since: Instant) -> (usize, usize) {
+    let mut ok = 0;
+    let mut failed = 0;
+    for r in sim.requests() {
+        let signed = r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v.contains(ak));
+        if signed && r.at > since {
+            if (200..300).contains(&r.status) {
+                ok += 1;
+            } else {
+                failed += 1;
+            }
+        }
+    }
+    (ok, failed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_file_written_in_place_is_used_only_once_complete() {
+    const NEW_SK: &str = "InPlaceSecretKey000000000000000000000001";
+    let world = World::demo();
+    let sim = start_sim(world.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sk = dir.path().join("sk");
+    std::fs::write(&sk, format!("{SIM_SECRET_KEY}\n")).expect("write");
+    let yaml = config_with(
+        &world,
+        &sim,
+        "1s",
+        &format!(
+            "    access_key: {SIM_ACCESS_KEY}\n    secret_key_file: {}\n",
+            sk.display()
+        ),
+    );
+    let exporter = start(&dir, &yaml);
+    exporter.wait_ready(READY).await;
+    scrape_until(&exporter, READY, "polls succeed", all_polls_ok).await;
+    // An operator rewrites the file in place; the first half is there, the rest (and the
+    // line break) not yet. The cloud still takes the old key.
+    let written = Instant::now();
+    std::fs::write(&sk, &NEW_SK[..20]).expect("truncate and write half");
+    // One line: "cannot use the secret file yet: keeping its last value" with this reason.
+    let warning = "does not end with a line break";
+    common::eventually(
+        huaweicloud_quota_exporter::upstream::auth::files::SETTLE - Duration::from_secs(1),
+        "the half-written warning",
+        || exporter.logs().contains(warning),
+    )
+    .await;
+    let warned = Instant::now();
+    let settle_end = written + huaweicloud_quota_exporter::upstream::auth::files::SETTLE;
+    // Polls after the warning go on with the old value, signed correctly.
+    while signed_since(&sim, SIM_ACCESS_KEY, warned).0 < 2 {
+        assert!(
+            Instant::now() < settle_end,
+            "no signed request while the file was half written; logs:\n{}",
+            exporter.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, failed) = signed_since(&sim, SIM_ACCESS_KEY, written);
+    assert_eq!(
+        failed, 0,
+        "a request was signed with the half-written secret"
+    );
+    assert_eq!(
+        exporter.logs().matches(warning).count(),
+        1,
+        "warned once per version:\n{}",
+        exporter.logs()
+    );
+    // The writer finishes; the cloud switches to the new key at the same moment.
+    std::fs::write(&sk, format!("{NEW_SK}\n")).expect("write the rest");
+    sim.update_world(|w| {
+        w.aksk.retain(|k| k.access_key != SIM_ACCESS_KEY);
+        w.aksk
+            .push(huaweicloud_quota_exporter::simulator::SimAkSk::permanent(
+                SIM_ACCESS_KEY,
+                NEW_SK,
+            ));
+    });
+    let complete = Instant::now();
+    let deadline = complete + Duration::from_secs(8);
+    while signed_since(&sim, SIM_ACCESS_KEY, complete).0 == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the completed file was not used; logs:\n{}",
+            exporter.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        exporter
+            .logs()
+            .contains("secret file changed: using its new value")
+    );
+    assert_no_secret(
+        "logs",
+        &exporter.logs(),
+        &[NEW_SK.into(), NEW_SK[..20].into(), SIM_SECRET_KEY.into()],
+    );
+}
+
+/// The landing page's Credentials section.
+fn credentials_panel(landing: &str) -> &str {
+    let start = landing
+        .find("<section class=\"panel\" id=\"credentials\">")
+        .unwrap_or_else(|| panic!("no Credentials section: {landing}"));
+    let rest = &landing[start..];
+    &rest[..rest.find("</section>").expect("section end")]
+}
+
+/// The row of credential `name` in the Credentials section.
+fn panel_row<'a>(panel: &'a str, name: &str) -> &'a str {
+    panel
+        .split("<tr")
+        .find(|r| r.contains(&format!("<b>{name}</b>")))
+        .unwrap_or_else(|| panic!("no row for {name}: {panel}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_metadata_service_is_backed_off_counted_and_recovered_from() {
+    let mut world = World::demo();
+    short_lived(&mut world, 600.0);
+    let sim = start_sim(world.clone()).await;
+    // The metadata service throttles the first two security key requests.
+    sim.faults()
+        .push(Fault::throttled(Endpoint::MetadataSecurityKey, None).repeat(2));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = config_with(
+        &world,
+        &sim,
+        "1s",
+        &format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url()),
+    );
+    let exporter = start(&dir, &yaml);
+    let counted = |b: &str| {
+        b.lines().any(|l| {
+            l.starts_with("huaweicloud_quota_api_errors_total{")
+                && l.contains("api=\"credentials\"")
+                && l.contains("error_code=\"http_429\"")
+        })
+    };
+    scrape_until(&exporter, READY, "a credentials 429 counted", counted).await;
+    // The landing page's Credentials section: failing, with the code and the source.
+    let (_, _, landing) = exporter.get("/").await;
+    let panel = credentials_panel(&landing);
+    let row = panel_row(panel, "sim");
+    assert!(row.contains("badge failed\">failing<"), "{row}");
+    assert!(row.contains("ecs_metadata"), "{row}");
+    assert!(
+        row.contains(&format!("metadata service {}", sim.base_url())),
+        "{row}"
+    );
+    assert!(
+        row.contains("http_429") && row.contains("429 Too Many Requests"),
+        "{row}"
+    );
+    assert!(
+        row.contains(" ago</td>") && row.contains(">in "),
+        "when, and the next try: {row}"
+    );
+    let body = scrape_until(
+        &exporter,
+        Duration::from_secs(40),
+        "polls recover",
+        all_polls_ok,
+    )
+    .await;
+    assert!(counted(&body), "the count stays: {body}");
+    let (_, _, landing) = exporter.get("/").await;
+    let row = panel_row(credentials_panel(&landing), "sim").to_string();
+    assert!(row.contains("badge ok\">ok<"), "recovered: {row}");
+    assert!(
+        row.contains("http_429"),
+        "the last error stays, with when: {row}"
+    );
+    // Three security key requests (429, 429, 200), each after the back-off of the one
+    // before (5 s, then 10 s, less 20% jitter), however many polls wanted keys meanwhile.
+    let asked: Vec<Instant> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == Endpoint::MetadataSecurityKey)
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(asked.len(), 3, "security key requests");
+    let gaps: Vec<f64> = asked
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect();
+    assert!(gaps[0] >= 3.9 && gaps[1] >= 7.9, "back-off gaps {gaps:?}");
+    let (_, _, landing) = exporter.get("/").await;
+    assert!(
+        !landing.contains("429 ") || landing.contains("credentials"),
+        "{landing}"
+    );
+}
+
+/// A discovery config for [`World::discovery`] with `credential` as `sim`, and a proxy URL
+/// with a password (not used: every host here is in `no_proxy`) that must never show.
+fn discovery_config(base: &str, credential: &str) -> String {
+    format!(
+        "defaults:\n  interval: 1s\n  timeout: 5s\n  rate_limit: 1000\n  http:\n    proxy_url: http://user:{PROXY_PASSWORD}@127.0.0.1:9\n    no_proxy: [127.0.0.1]\ncredentials:\n  sim:\n{credential}discovery:\n  - credentials: sim\n    iam_endpoint: {base}/v3\n    refresh_interval: 1h\n    roma:\n      instances: discover\n    eventgrid: {{}}\n    gaussdb_mysql: {{}}\n    endpoints:\n      roma: {base}\n      eventgrid: {base}\n      gaussdb_mysql: {base}\n"
+    )
+}
+
+/// A proxy password that must not show in any output.
+const PROXY_PASSWORD: &str = "proxy-pass-SECRET-0815";
+
+/// For each temporary kind, with discovery, short-lived keys, a failed refresh and the
+/// persistence file: no temporary secret key, security token, pod identity token, id
+/// token or proxy password in the logs, standard output, `/metrics`, `/`,
+/// `/api/v1/status`, the state file, `--config.check` or `discover`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_of_any_temporary_kind_shows_in_any_output() {
+    let mut world = World::discovery();
+    short_lived(&mut world, 3.0);
+    let sim = start_sim(world).await;
+    let base = sim.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pod_token = dir.path().join("pod-token");
+    std::fs::write(&pod_token, format!("{SIM_POD_IDENTITY_TOKEN}\n")).expect("write");
+    let id_token = dir.path().join("id-token");
+    std::fs::write(&id_token, SIM_OIDC_ID_TOKEN).expect("write");
+    let kinds = [
+        (
+            "ecs_metadata",
+            format!("    ecs_metadata:\n      endpoint: {base}\n"),
+            Endpoint::MetadataSecurityKey,
+        ),
+        (
+            "pod_identity",
+            format!(
+                "    pod_identity:\n      uri: {base}{SIM_POD_IDENTITY_PATH}\n      token_file: {}\n",
+                pod_token.display()
+            ),
+            Endpoint::PodIdentity,
+        ),
+        (
+            "oidc",
+            format!(
+                "    oidc:\n      provider_urn: {SIM_OIDC_PROVIDER_URN}\n      agency_urn: {SIM_OIDC_AGENCY_URN}\n      id_token_file: {}\n      sts_endpoint: {base}\n",
+                id_token.display()
+            ),
+            Endpoint::StsOidc,
+        ),
+    ];
+    for (kind, credential, endpoint) in kinds {
+        let cfg = dir.path().join(format!("{kind}.yaml"));
+        std::fs::write(&cfg, discovery_config(&base, &credential)).expect("write");
+        let cfg = cfg.to_str().expect("utf-8").to_string();
+        let state = dir.path().join(format!("{kind}.state"));
+        let exporter = Exporter::start(&[
+            "--config.file",
+            &cfg,
+            "--log.level",
+            "debug",
+            "--persistence.file",
+            state.to_str().expect("utf-8"),
+            "--persistence.interval",
+            "1s",
+        ]);
+        let discovered = |b: &str| {
+            b.contains("huaweicloud_quota_discovery_success{credentials=\"sim\"} 1")
+                && all_polls_ok(b)
+        };
+        scrape_until(&exporter, READY, kind, discovered).await;
+        // A refresh fails once (the message goes to the log and the landing page).
+        let issued = sim.issued_credentials().len();
+        sim.faults().push(Fault::error(endpoint, 500).once());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while sim.issued_credentials().len() < issued + 2 {
+            assert!(
+                Instant::now() < deadline,
+                "{kind}: no refresh after the failure"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            exporter
+                .logs()
+                .contains("temporary credential request failed"),
+            "{kind}"
+        );
+        let body = scrape_until(&exporter, READY, "the state file written", |b| {
+            b.contains("\nhuaweicloud_quota_persistence_last_write_success 1")
+        })
+        .await;
+        let (_, _, landing) = exporter.get("/").await;
+        let (_, _, status) = exporter.get("/api/v1/status").await;
+        let check = common::run(&["--config.file", &cfg, "--config.check"]);
+        assert_eq!(check.0, 0, "{kind}: {}{}", check.1, check.2);
+        let p = cfg.clone();
+        let discover =
+            tokio::task::spawn_blocking(move || common::run(&["discover", "--config.file", &p]))
+                .await
+                .expect("discover");
+        assert_eq!(discover.0, 0, "{kind}: {}{}", discover.1, discover.2);
+        assert!(
+            discover.1.contains("discovery with credentials sim: OK"),
+            "{kind}: {}",
+            discover.1
+        );
+        let state_file =
+            String::from_utf8_lossy(&std::fs::read(&state).expect("state")).into_owned();
+        let mut secrets: Vec<String> = vec![
+            PROXY_PASSWORD.into(),
+            SIM_POD_IDENTITY_TOKEN.into(),
+            SIM_OIDC_ID_TOKEN.into(),
+        ];
+        for c in sim.issued_credentials() {
+            secrets.push(c.secret_key);
+            secrets.push(c.security_token);
+        }
+        assert!(
+            secrets.len() >= 3 + 2 * 3,
+            "{kind}: keys were issued and renewed"
+        );
+        for (what, text) in [
+            ("logs", exporter.logs()),
+            ("standard output", exporter.output()),
+            ("/metrics", body),
+            ("landing page", landing),
+            ("status", status),
+            ("state file", state_file),
+            ("--config.check", format!("{}{}", check.1, check.2)),
+            ("discover", format!("{}{}", discover.1, discover.2)),
+        ] {
+            assert!(
+                !text.is_empty() || what == "standard output",
+                "{kind}: {what} is empty"
+            );
+            assert_no_secret(&format!("{kind}: {what}"), &text, &secrets);
+        }
+    }
+}
+
+/// An older metadata service without session tokens: asked for one once (not at every
+/// refresh), keys fetched without; a 401 then makes a session token required, so the
+/// service's "none" is an error that backs off, not a tokenless retry (the SDK's rule).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_metadata_service_is_used_without_session_tokens() {
+    let mut world = World::demo();
+    short_lived(&mut world, 2.0);
+    world.temporary.metadata_session_tokens = false;
+    let sim = start_sim(world.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = config_with(
+        &world,
+        &sim,
+        "1s",
+        &format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url()),
+    );
+    let exporter = start(&dir, &yaml);
+    exporter.wait_ready(READY).await;
+    scrape_until(&exporter, READY, "polls succeed", all_polls_ok).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.issued_credentials().len() < 4 {
+        assert!(Instant::now() < deadline, "keys not refreshed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        sim.request_count(Endpoint::MetadataToken),
+        1,
+        "asked for a session token at every refresh"
+    );
+    // The service now refuses the tokenless request.
+    sim.faults()
+        .push(Fault::status_body(Endpoint::MetadataSecurityKey, 401, "401 Unauthorized").once());
+    common::eventually(
+        Duration::from_secs(10),
+        "a session token asked after the 401",
+        || sim.request_count(Endpoint::MetadataToken) == 2,
+    )
+    .await;
+    common::eventually(Duration::from_secs(5), "the failure logged", || {
+        exporter
+            .logs()
+            .lines()
+            .any(|l| l.contains("temporary credential request failed") && l.contains("status=404"))
+    })
+    .await;
+    // No tokenless retry right after the 401: the next security key request waits out
+    // the back-off (5 s less 20%).
+    let asked: Vec<(Instant, u16)> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == Endpoint::MetadataSecurityKey)
+        .map(|r| (r.at, r.status))
+        .collect();
+    let refused = asked
+        .iter()
+        .position(|(_, status)| *status == 401)
+        .expect("the 401 recorded");
+    if let Some((next, _)) = asked.get(refused + 1) {
+        let gap = (*next - asked[refused].0).as_secs_f64();
+        assert!(
+            gap >= 3.9,
+            "a security key request {gap:.2} s after the 401"
+        );
+    }
 }

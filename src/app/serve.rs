@@ -203,7 +203,8 @@ fn app_state(
     )
     .with_web(web)
     .with_limits(limits)
-    .with_max_requests(cli.max_requests);
+    .with_max_requests(cli.max_requests)
+    .with_credentials(pipeline.client.credential_board());
     if cli.disable_exporter_metrics {
         state = state.without_process_metrics();
     }

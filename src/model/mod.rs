@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod build;
+pub mod credentials;
 pub mod discovery;
 pub mod labels;
 pub mod outcome;

@@ -215,6 +215,7 @@ async fn landing_page(state: &Arc<AppState>, req: &Request<Incoming>) -> Respons
             telemetry_path: &state.telemetry_path,
             uptime: state.started.elapsed(),
             now: SystemTime::now(),
+            credentials: &state.credentials.rows(),
         },
     );
     let mut r = respond(

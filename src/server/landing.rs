@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use super::status::StatusModel;
+use crate::model::credentials::CredentialState;
 use crate::model::discovery::{DiscoveryStatus, FoundProject};
 
 /// Rows per table page.
@@ -91,6 +92,8 @@ pub struct PageContext<'a> {
     pub uptime: Duration,
     /// Now, for ages.
     pub now: SystemTime,
+    /// Every configured credential (the Credentials section).
+    pub credentials: &'a [CredentialState],
 }
 
 const STYLE: &str = r#"
@@ -340,6 +343,7 @@ pub fn render(model: &StatusModel, query: PageQuery, ctx: &PageContext<'_>) -> S
 
     quotas_table(&mut h, model, query);
     targets_table(&mut h, model, query, ctx.now);
+    credentials_section(&mut h, ctx.credentials, ctx.now);
     clients_table(&mut h, model, query);
     discovery_section(&mut h, model, ctx.now);
 
@@ -482,6 +486,76 @@ fn targets_table(h: &mut String, model: &StatusModel, query: PageQuery, now: Sys
         .href("targets")
     });
     h.push_str("</section>");
+}
+
+/// `2026-12-01 10:00:00 UTC (in 4m 3s)` or `(... 12s ago)`; `&ndash;` for none.
+fn when_cell(h: &mut String, t: Option<SystemTime>, now: SystemTime) {
+    let Some(t) = t else {
+        h.push_str("<td>&ndash;</td>");
+        return;
+    };
+    let relative = match t.duration_since(now) {
+        Ok(ahead) => format!("in {}", format_age(ahead)),
+        Err(e) => format!("{} ago", format_age(e.duration())),
+    };
+    let _ = write!(h, "<td class=\"when\" title=\"{}\">{relative}</td>", utc(t));
+}
+
+/// One row per configured credential: kind, source (never a secret), and for the kinds
+/// that are refreshed: valid until, last refresh, next refresh, the last error.
+fn credentials_section(h: &mut String, credentials: &[CredentialState], now: SystemTime) {
+    if credentials.is_empty() {
+        return;
+    }
+    let _ = write!(
+        h,
+        "<section class=\"panel\" id=\"credentials\"><h2>Credentials <span class=\"count\">{}</span></h2>",
+        format_count(credentials.len())
+    );
+    h.push_str("<div class=\"scroll\"><table><thead><tr><th>State</th><th>Credential</th><th>Kind</th><th>Source</th><th>Valid until</th><th>Last refresh</th><th>Next refresh</th><th>Last error</th><th>Error code</th><th>Message</th></tr></thead><tbody>");
+    for c in credentials {
+        let (state, label) = if !c.refreshed {
+            ("pending", "static")
+        } else if c.failing() {
+            ("failed", "failing")
+        } else if c.last_refresh.is_some() {
+            ("ok", "ok")
+        } else {
+            ("pending", "pending")
+        };
+        let _ = write!(
+            h,
+            "<tr class=\"{state}\"><td><span class=\"badge {state}\">{label}</span></td><td><b>"
+        );
+        push_escaped(h, &c.name);
+        let _ = write!(
+            h,
+            "</b></td><td class=\"api\">{}</td><td class=\"msg\">",
+            c.kind
+        );
+        push_escaped(h, &c.source);
+        h.push_str("</td>");
+        if !c.refreshed {
+            h.push_str("<td colspan=\"6\" class=\"msg\">used as configured (files are read again when they change)</td></tr>");
+            continue;
+        }
+        when_cell(h, c.valid_until, now);
+        when_cell(h, c.last_refresh, now);
+        when_cell(h, c.next_refresh, now);
+        match &c.last_error {
+            None => h.push_str("<td>&ndash;</td><td></td><td></td>"),
+            Some(e) => {
+                when_cell(h, Some(e.at), now);
+                h.push_str("<td class=\"id\">");
+                push_escaped(h, &e.code);
+                h.push_str("</td><td class=\"msg\">");
+                push_escaped(h, &e.message);
+                h.push_str("</td>");
+            }
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</tbody></table></div></section>");
 }
 
 /// Per credential: the last discovery, its errors, the projects it polls (instances
@@ -643,6 +717,45 @@ fn clients_table(h: &mut String, model: &StatusModel, query: PageQuery) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_rows_are_escaped_and_show_their_state() {
+        use crate::model::credentials::CredentialError;
+        let now = SystemTime::now();
+        let row = CredentialState {
+            name: "<i>cred</i>".into(),
+            kind: "oidc",
+            source: "STS https://sts.example/<x>".into(),
+            refreshed: true,
+            valid_until: Some(now + Duration::from_secs(600)),
+            last_refresh: Some(now - Duration::from_secs(5)),
+            next_refresh: Some(now + Duration::from_secs(300)),
+            last_error: Some(CredentialError {
+                code: "STS.0006".into(),
+                message: "bad <script>".into(),
+                at: now - Duration::from_secs(60),
+            }),
+        };
+        let mut h = String::new();
+        credentials_section(&mut h, &[row], now);
+        assert!(
+            h.contains("&lt;i&gt;cred&lt;/i&gt;") && !h.contains("<i>"),
+            "{h}"
+        );
+        assert!(
+            h.contains("bad &lt;script&gt;") && !h.contains("<script>"),
+            "{h}"
+        );
+        assert!(h.contains("badge ok\">ok<"), "an older error: {h}");
+        assert!(
+            h.contains(">in 10m 0s<") || h.contains(">in 9m 59s<"),
+            "{h}"
+        );
+        assert!(h.contains(">1m 0s ago<") && h.contains("STS.0006"), "{h}");
+        let mut h = String::new();
+        credentials_section(&mut h, &[], now);
+        assert!(h.is_empty(), "no section without credentials");
+    }
 
     #[test]
     fn escapes_markup() {

@@ -17,6 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::status::StatusCache;
 use super::web::WebState;
 use crate::exposition::Exposition;
+use crate::model::credentials::CredentialBoard;
 use crate::store::Snapshot;
 
 /// Largest request head (request line and headers); larger ones get 431.
@@ -176,6 +177,8 @@ pub struct AppState {
     pub(crate) process_metrics: bool,
     /// The landing page's and JSON status's model, rebuilt when the snapshot changed.
     pub(crate) status: StatusCache,
+    /// Every configured credential's state (the landing page's Credentials section).
+    pub(crate) credentials: Arc<CredentialBoard>,
 }
 
 impl fmt::Debug for AppState {
@@ -211,7 +214,14 @@ impl AppState {
             scrape_slots: None,
             process_metrics: true,
             status: StatusCache::default(),
+            credentials: Arc::default(),
         }
+    }
+
+    /// Showing the credentials of `board` on the landing page.
+    pub fn with_credentials(mut self, board: Arc<CredentialBoard>) -> AppState {
+        self.credentials = board;
+        self
     }
 
     /// With this web config (TLS, basic auth, headers), swapped on reload.

@@ -220,15 +220,52 @@ impl Simulator {
         world: World,
         identity: TlsIdentity,
     ) -> std::io::Result<Simulator> {
-        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
-            tokio_rustls::rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .and_then(|b| {
-            b.with_no_client_auth()
-                .with_single_cert(identity.cert_chain, identity.key)
-        })
-        .map_err(std::io::Error::other)?;
+        Simulator::start_tls_with(bind, world, identity, Vec::new()).await
+    }
+
+    /// As [`Simulator::start_tls`], requiring every client to present a certificate
+    /// issued by one of `client_cas` (a handshake without one, or with another, fails).
+    pub async fn start_tls_client_auth(
+        bind: SocketAddr,
+        world: World,
+        identity: TlsIdentity,
+        client_cas: Vec<rustls_pki_types::CertificateDer<'static>>,
+    ) -> std::io::Result<Simulator> {
+        if client_cas.is_empty() {
+            return Err(std::io::Error::other("no client CA to verify clients with"));
+        }
+        Simulator::start_tls_with(bind, world, identity, client_cas).await
+    }
+
+    async fn start_tls_with(
+        bind: SocketAddr,
+        world: World,
+        identity: TlsIdentity,
+        client_cas: Vec<rustls_pki_types::CertificateDer<'static>>,
+    ) -> std::io::Result<Simulator> {
+        use tokio_rustls::rustls;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(std::io::Error::other)?;
+        let builder = if client_cas.is_empty() {
+            builder.with_no_client_auth()
+        } else {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in client_cas {
+                roots.add(ca).map_err(std::io::Error::other)?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(std::io::Error::other)?;
+            builder.with_client_cert_verifier(verifier)
+        };
+        let config = builder
+            .with_single_cert(identity.cert_chain, identity.key)
+            .map_err(std::io::Error::other)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         Simulator::start_with(bind, world, Some(acceptor)).await
     }

@@ -87,10 +87,25 @@ impl UpstreamClient {
     }
 
     /// Builds the HTTP clients of `config` (one per distinct `http` setting) and uses
-    /// them from now on: at start and at every reload. `Err` leaves the old ones.
+    /// them from now on, and lists its credentials on the credential board: at start and
+    /// at every reload. `Err` leaves the old ones.
     pub fn configure_http(&self, config: &crate::config::Config) -> Result<(), String> {
         self.transport.set_clients(HttpClients::build(config)?);
+        let mut seen = std::collections::BTreeSet::new();
+        let in_use = config
+            .projects
+            .iter()
+            .map(|p| &*p.credential)
+            .chain(config.discovery.iter().map(|d| &*d.credential))
+            .filter(|c| seen.insert(c.name.clone()));
+        self.auth.board().configure(in_use);
         Ok(())
+    }
+
+    /// The state of every configured credential (refreshes, failures), for the landing
+    /// page.
+    pub fn credential_board(&self) -> Arc<crate::model::credentials::CredentialBoard> {
+        self.auth.board().clone()
     }
 
     /// Sends one GET for `target` to `path_and_query` (relative to the target's base URL),

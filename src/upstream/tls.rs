@@ -51,7 +51,11 @@ pub fn build_http_client(http: &HttpSettings) -> Result<reqwest::Client, String>
             ("https", ["HTTPS_PROXY", "https_proxy"]),
             ("http", ["HTTP_PROXY", "http_proxy"]),
         ] {
-            let Some(url) = vars.iter().find_map(|v| std::env::var(v).ok()) else {
+            // Set but empty is unset, as for curl.
+            let Some(url) = vars
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|u| !u.trim().is_empty()))
+            else {
                 continue;
             };
             let p = match scheme {
@@ -163,6 +167,27 @@ pub fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         next = err.source();
     }
     None
+}
+
+/// What to do about a TLS failure whose reason (see [`tls_failure`]) is `why`.
+pub fn tls_hint(why: &str) -> &'static str {
+    let has = |w: &[&str]| w.iter().any(|w| why.contains(w));
+    if has(&["not valid for name", "NotValidForName"]) {
+        "the certificate does not name the endpoint's host: use a name it carries in the URL, or set http.tls.server_name"
+    } else if has(&[
+        "CertificateRequired",
+        "HandshakeFailure",
+        "BadCertificate",
+        "UnknownCA",
+    ]) {
+        "the server wants a client certificate it trusts: set http.tls.cert_file and key_file"
+    } else if has(&["xpired", "NotValidYet", "not valid yet"]) {
+        "the certificate is out of date, or this machine's clock is wrong"
+    } else if has(&["peer is incompatible"]) {
+        "no TLS version or cipher suite in common with the server"
+    } else {
+        "trust the CA with http.tls.ca_file, SSL_CERT_FILE or SSL_CERT_DIR"
+    }
 }
 
 /// How rustls's errors about certificates and handshakes begin.
@@ -352,5 +377,24 @@ impl HttpClients {
             }
             None => build_http_client(http),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_tls_failure_names_its_fix() {
+        assert!(tls_hint("invalid peer certificate: UnknownIssuer").contains("ca_file"));
+        assert!(
+            tls_hint("invalid peer certificate: certificate not valid for name \"127.0.0.1\"")
+                .contains("server_name")
+        );
+        assert!(tls_hint("received fatal alert: CertificateRequired").contains("cert_file"));
+        assert!(
+            tls_hint("invalid peer certificate: certificate expired: verification time")
+                .contains("clock")
+        );
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 
 use super::decode::decode_error_body;
 use super::ratelimit::HostLimits;
-use super::tls::{HttpClients, tls_failure};
+use super::tls::{HttpClients, tls_failure, tls_hint};
 use crate::config::{HttpSettings, redact_credentials_in};
 use crate::model::api::Service;
 use crate::model::outcome::{ApiCounters, ErrorCode, PollError, RequestOutcome};
@@ -275,7 +275,8 @@ fn transport_error(e: reqwest::Error) -> PollError {
         return PollError::local(
             ErrorCode::Tls,
             format!(
-                "TLS failure talking to {url}: {why} (see docs/network.md: trust the CA with http.tls.ca_file or SSL_CERT_FILE)"
+                "TLS failure talking to {url}: {why} ({}; see docs/network.md)",
+                tls_hint(&why)
             ),
         );
     }

@@ -18,6 +18,8 @@ pub struct Exporter {
     pub base: String,
     /// Everything it wrote to standard error so far.
     pub stderr: Arc<Mutex<String>>,
+    /// Everything it wrote to standard output so far.
+    pub stdout: Arc<Mutex<String>>,
 }
 
 impl Exporter {
@@ -40,10 +42,20 @@ impl Exporter {
     /// `systemd-socket-activate`) and waits (up to 30 s) until it prints where it serves.
     pub fn spawn(mut cmd: Command) -> Exporter {
         let mut child = cmd
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start exporter");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().expect("stdout");
+        let out_sink = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let mut s = out_sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
         let stderr = Arc::new(Mutex::new(String::new()));
         let pipe = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -76,6 +88,7 @@ impl Exporter {
             child,
             base,
             stderr,
+            stdout,
         }
     }
 
@@ -154,6 +167,11 @@ impl Exporter {
     /// The captured standard error.
     pub fn logs(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// The captured standard output.
+    pub fn output(&self) -> String {
+        self.stdout.lock().unwrap().clone()
     }
 }
 

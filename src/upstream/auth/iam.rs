@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::config::Secret;
 use crate::model::api::Service;
+use crate::model::credentials::CredentialBoard;
 use crate::model::outcome::{ErrorCode, PollError};
 use crate::upstream::backoff::{Backoff, Jitter};
 use crate::upstream::decode::value::parse_timestamp;
@@ -72,6 +73,8 @@ type SharedState = Arc<tokio::sync::Mutex<TokenState>>;
 #[derive(Default)]
 pub struct TokenCache {
     entries: Mutex<HashMap<(String, String), SharedState>>,
+    /// Where issues and failures are shown (the landing page's credentials).
+    board: Arc<CredentialBoard>,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -81,6 +84,14 @@ impl std::fmt::Debug for TokenCache {
 }
 
 impl TokenCache {
+    /// An empty cache recording its tokens on `board`.
+    pub fn new(board: Arc<CredentialBoard>) -> Self {
+        TokenCache {
+            entries: Mutex::default(),
+            board,
+        }
+    }
+
     fn entry(&self, credential: &str, project_id: &str) -> SharedState {
         let mut g = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         g.entry((credential.to_string(), project_id.to_string()))
@@ -144,6 +155,9 @@ impl TokenCache {
                     refresh_at: now + lifetime / 2,
                     use_until: now + lifetime.mul_f64(0.9),
                 });
+                let wall = SystemTime::now();
+                self.board
+                    .refreshed(login.credential, wall + lifetime, wall + lifetime / 2);
                 tracing::debug!(
                     credential = login.credential,
                     project = login.project_id,
@@ -157,6 +171,8 @@ impl TokenCache {
                 let backoff = FAILURE_BACKOFF.delay(st.failures);
                 st.retry_at = Some(Instant::now() + backoff);
                 st.last_error = Some(e.clone());
+                self.board
+                    .failed(login.credential, &e, SystemTime::now() + backoff);
                 tracing::warn!(
                     api = "iam",
                     credential = login.credential,

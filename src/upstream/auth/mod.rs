@@ -17,6 +17,7 @@ use reqwest::header::HeaderValue;
 
 use super::transport::Transport;
 use crate::config::{Credential, NamedCredential, Project, Secret};
+use crate::model::credentials::CredentialBoard;
 use crate::model::outcome::{ErrorCode, PollError};
 
 /// What was put on a request; tells the caller whether a 401 is worth a refresh.
@@ -39,6 +40,7 @@ pub struct Authenticator {
     tokens: iam::TokenCache,
     temporary: temporary::TemporaryCache,
     files: files::FileSecrets,
+    board: Arc<CredentialBoard>,
 }
 
 fn sign_error(credential: &str) -> PollError {
@@ -62,12 +64,19 @@ fn token_header(value: &str, credential: &str) -> Result<HeaderValue, PollError>
 impl Authenticator {
     /// An authenticator sending its IAM requests through `transport`.
     pub fn new(transport: Arc<Transport>) -> Self {
+        let board = Arc::new(CredentialBoard::default());
         Authenticator {
             transport,
-            tokens: iam::TokenCache::default(),
-            temporary: temporary::TemporaryCache::default(),
+            tokens: iam::TokenCache::new(board.clone()),
+            temporary: temporary::TemporaryCache::new(board.clone()),
             files: files::FileSecrets::default(),
+            board,
         }
+    }
+
+    /// The state of every configured credential, as refreshes go (the landing page's).
+    pub fn board(&self) -> &Arc<CredentialBoard> {
+        &self.board
     }
 
     /// The temporary keys of an `ecs_metadata`, `pod_identity` or `oidc` credential

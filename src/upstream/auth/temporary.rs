@@ -14,9 +14,11 @@ use reqwest::header::HeaderValue;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::files::FileSecrets;
 use super::iam::FAILURE_BACKOFF;
 use crate::config::{Credential, NamedCredential, Secret};
 use crate::model::api::Service;
+use crate::model::credentials::CredentialBoard;
 use crate::model::outcome::{ErrorCode, PollError};
 use crate::upstream::decode::value::parse_timestamp;
 use crate::upstream::transport::{Transport, UpstreamResponse};
@@ -27,8 +29,12 @@ const AGENCY_NOT_CONFIGURED: &str = "Please configure Cloud Service Agency first
 const METADATA_SESSION_TTL: &str = "21600";
 /// `agency_session_name` sent to STS.
 const SESSION_NAME: &str = "huaweicloud-quota-exporter";
-/// Refresh at the latest this long before `expires_at` (or at half the life, if sooner).
-const REFRESH_AHEAD: Duration = Duration::from_secs(300);
+/// Refresh at the latest this long before `expires_at` (or at half the life, if sooner):
+/// the official SDKs' threshold (`_DEFAULT_EXPIRATION_THRESHOLD_SECONDS`, 40 min).
+const REFRESH_AHEAD: Duration = Duration::from_secs(40 * 60);
+/// How long an older metadata service without session tokens is taken as such before
+/// it is asked for one again (the official SDKs' 24 h).
+const METADATA_TOKENLESS_RECHECK: Duration = Duration::from_secs(24 * 3600);
 
 /// Shortest wait between two background refreshes.
 const MIN_BACKGROUND_GAP: Duration = Duration::from_millis(500);
@@ -64,14 +70,20 @@ struct State {
     last_error: Option<PollError>,
     /// ECS metadata session token; `Some(None)`: the service has none (older metadata).
     session: Option<Option<Secret>>,
+    /// When the metadata service last said it has no session tokens.
+    tokenless_since: Option<Instant>,
     /// A background refresher runs.
     refresher: bool,
 }
 
 /// Temporary keys per credential name.
-#[derive(Default)]
 pub struct TemporaryCache {
     entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<State>>>>,
+    /// The pod identity and id token files (the last good version while one is half
+    /// written).
+    files: Arc<FileSecrets>,
+    /// Where refreshes and failures are shown (the landing page's credentials).
+    board: Arc<CredentialBoard>,
 }
 
 impl std::fmt::Debug for TemporaryCache {
@@ -81,6 +93,15 @@ impl std::fmt::Debug for TemporaryCache {
 }
 
 impl TemporaryCache {
+    /// An empty cache recording its refreshes on `board`.
+    pub fn new(board: Arc<CredentialBoard>) -> Self {
+        TemporaryCache {
+            entries: Mutex::default(),
+            files: Arc::default(),
+            board,
+        }
+    }
+
     fn entry(&self, credential: &str) -> Arc<tokio::sync::Mutex<State>> {
         let mut g = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         g.entry(credential.to_string()).or_default().clone()
@@ -119,12 +140,22 @@ impl TemporaryCache {
             );
             return Err(e);
         }
-        let result = refresh_locked(transport, credential, &mut st, timeout).await;
+        let result = refresh_locked(
+            transport,
+            &self.files,
+            &self.board,
+            credential,
+            &mut st,
+            timeout,
+        )
+        .await;
         if result.is_ok() && !st.refresher {
             st.refresher = true;
             spawn_refresher(
                 Arc::downgrade(&entry),
                 transport.clone(),
+                self.files.clone(),
+                self.board.clone(),
                 credential.clone(),
                 timeout,
             );
@@ -145,18 +176,16 @@ impl TemporaryCache {
 /// Fetches new keys with the state locked, recording success or the failure's back-off.
 async fn refresh_locked(
     transport: &Transport,
+    files: &FileSecrets,
+    board: &CredentialBoard,
     credential: &NamedCredential,
     st: &mut State,
     timeout: Duration,
 ) -> Result<Arc<TemporaryKeys>, PollError> {
-    match fetch(transport, credential, st, timeout).await {
+    match fetch(transport, files, credential, st, timeout).await {
         Ok((keys, lifetime)) => {
             let now = Instant::now();
-            // Half the life or 5 min before expiry, whichever comes first, but never in
-            // the first third of the life (short-lived keys are not fetched in a loop).
-            let ahead = (lifetime / 2)
-                .max(REFRESH_AHEAD)
-                .min(lifetime.mul_f64(2.0 / 3.0));
+            let ahead = refresh_ahead(lifetime);
             st.failures = 0;
             st.retry_at = None;
             st.last_error = None;
@@ -166,6 +195,8 @@ async fn refresh_locked(
                 refresh_at: now + lifetime - ahead,
                 use_until: now + lifetime.mul_f64(0.95),
             });
+            let wall = SystemTime::now();
+            board.refreshed(&credential.name, wall + lifetime, wall + (lifetime - ahead));
             tracing::debug!(
                 credential = %credential.name,
                 kind = credential.credential.kind(),
@@ -186,6 +217,7 @@ async fn refresh_locked(
             let backoff = FAILURE_BACKOFF.delay(st.failures);
             st.retry_at = Some(Instant::now() + backoff);
             st.last_error = Some(e.clone());
+            board.failed(&credential.name, &e, SystemTime::now() + backoff);
             tracing::warn!(
                 api = "credentials",
                 credential = %credential.name,
@@ -204,12 +236,23 @@ async fn refresh_locked(
     }
 }
 
+/// How long before the end of keys living `lifetime` they are refreshed: at half the
+/// life or 40 min before expiry, whichever comes first, but never in the first third of
+/// the life (short-lived keys are not fetched in a loop).
+fn refresh_ahead(lifetime: Duration) -> Duration {
+    (lifetime / 2)
+        .max(REFRESH_AHEAD)
+        .min(lifetime.mul_f64(2.0 / 3.0))
+}
+
 /// Refreshes the keys of one credential ahead of expiry in the background, so they are
 /// renewed even when no poll needs them at that moment; ends when the cache is dropped
 /// (a reload) or the keys are forgotten.
 fn spawn_refresher(
     entry: Weak<tokio::sync::Mutex<State>>,
     transport: Arc<Transport>,
+    files: Arc<FileSecrets>,
+    board: Arc<CredentialBoard>,
     credential: NamedCredential,
     timeout: Duration,
 ) {
@@ -238,7 +281,8 @@ fn spawn_refresher(
                 .is_none_or(|c| Instant::now() >= c.refresh_at);
             let paused = st.retry_at.is_some_and(|at| Instant::now() < at);
             if due && !paused && st.keys.is_some() {
-                let _ = refresh_locked(&transport, &credential, &mut st, timeout).await;
+                let _ =
+                    refresh_locked(&transport, &files, &board, &credential, &mut st, timeout).await;
             } else if st.keys.is_none() {
                 st.refresher = false;
                 return;
@@ -281,26 +325,21 @@ fn json_body(req: &mut reqwest::Request, body: &Value) {
     *req.body_mut() = Some(body.to_string().into());
 }
 
-/// Reads a token file (re-read for every request: they rotate).
-fn token_file(path: &Path, what: &str) -> Result<String, PollError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+/// Reads a token file (looked at for every request: they rotate); the last good version
+/// while a new one is half written.
+fn token_file(files: &FileSecrets, path: &Path, what: &str) -> Result<String, PollError> {
+    let token = files.read(what, path).map_err(|why| {
         PollError::local(
             ErrorCode::Auth,
-            format!("cannot read the {what} {}: {e}", path.display()),
+            format!("cannot use the {what} {}: {why}", path.display()),
         )
     })?;
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(PollError::local(
-            ErrorCode::Auth,
-            format!("the {what} {} is empty", path.display()),
-        ));
-    }
-    Ok(t.to_string())
+    Ok(token.expose().trim().to_string())
 }
 
 async fn fetch(
     transport: &Transport,
+    files: &FileSecrets,
     credential: &NamedCredential,
     st: &mut State,
     timeout: Duration,
@@ -308,7 +347,7 @@ async fn fetch(
     let response = match &credential.credential {
         Credential::EcsMetadata { endpoint } => ecs(transport, endpoint, st, timeout).await?,
         Credential::PodIdentity { uri, token_file: f } => {
-            let token = token_file(f, "pod identity token file")?;
+            let token = token_file(files, f, "pod identity token file")?;
             let mut req = request(reqwest::Method::POST, uri, timeout)?;
             req.headers_mut().insert(
                 reqwest::header::AUTHORIZATION,
@@ -324,7 +363,7 @@ async fn fetch(
             sts_endpoint,
             duration,
         } => {
-            let id_token = token_file(id_token_file, "OIDC id token file")?;
+            let id_token = token_file(files, id_token_file, "OIDC id token file")?;
             let url = format!("{sts_endpoint}/v5/agencies/assume-with-oidc");
             let mut req = request(reqwest::Method::POST, &url, timeout)?;
             json_body(
@@ -355,8 +394,9 @@ async fn fetch(
 }
 
 /// The metadata service: a session token first (404/405/503: an older service, go on
-/// without), then the security key; a 401 that is not "no agency" gets a new session
-/// token and one more try.
+/// without, and ask again after 24 h), then the security key; a 401 that is not "no
+/// agency" gets a new session token (required then: 404/405/503 is an error) and one more
+/// try. As the official SDK core's `MetadataAccessor` does.
 async fn ecs(
     transport: &Transport,
     endpoint: &str,
@@ -364,9 +404,22 @@ async fn ecs(
     timeout: Duration,
 ) -> Result<UpstreamResponse, PollError> {
     let mut retried = false;
+    if matches!(st.session, Some(None))
+        && st
+            .tokenless_since
+            .is_none_or(|t| t.elapsed() >= METADATA_TOKENLESS_RECHECK)
+    {
+        st.session = None;
+    }
     loop {
         if st.session.is_none() {
-            st.session = Some(session_token(transport, endpoint, timeout).await?);
+            // After a 401 a session token is required: an answer that there are none is
+            // an error then, not "go on without".
+            let token = session_token(transport, endpoint, timeout, retried).await?;
+            if token.is_none() {
+                st.tokenless_since = Some(Instant::now());
+            }
+            st.session = Some(token);
         }
         let mut req = request(
             reqwest::Method::GET,
@@ -405,6 +458,7 @@ async fn session_token(
     transport: &Transport,
     endpoint: &str,
     timeout: Duration,
+    required: bool,
 ) -> Result<Option<Secret>, PollError> {
     let mut req = request(
         reqwest::Method::PUT,
@@ -416,7 +470,7 @@ async fn session_token(
         HeaderValue::from_static(METADATA_SESSION_TTL),
     );
     let response = transport.exchange(Service::Credentials, req).await?;
-    if matches!(response.status, 404 | 405 | 503) {
+    if matches!(response.status, 404 | 405 | 503) && !required {
         return Ok(None);
     }
     let response = transport.accept(Service::Credentials, response)?;
@@ -513,6 +567,21 @@ mod tests {
 #[cfg(test)]
 mod lifetime_tests {
     use super::*;
+
+    #[test]
+    fn keys_are_refreshed_at_least_40_minutes_ahead_when_their_life_allows() {
+        let min = |m: u64| Duration::from_secs(m * 60);
+        // The SDKs' threshold: 40 minutes before expiry.
+        assert_eq!(refresh_ahead(min(60)), min(40));
+        assert_eq!(refresh_ahead(min(90)), min(45), "half the life when sooner");
+        assert_eq!(refresh_ahead(min(24 * 60)), min(12 * 60));
+        // Never in the first third of the life.
+        assert_eq!(refresh_ahead(min(15)), min(10));
+        assert_eq!(
+            refresh_ahead(Duration::from_secs(3)),
+            Duration::from_secs(2)
+        );
+    }
 
     #[test]
     fn a_short_expiry_gives_its_lifetime() {
