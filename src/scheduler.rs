@@ -1,15 +1,18 @@
-//! When each target is polled: one task per target (so a target never runs twice at
-//! once), a jittered interval, a spread-out start, and expiry of stale data. The global
-//! concurrency cap and the per-host rate limits live in the shared upstream client, so
-//! they hold for every request whoever sends it.
+//! When each target is polled: one driver task keeps every target's next poll in a
+//! queue (a target never runs twice at once), with a jittered interval, a spread-out
+//! start, and expiry of stale data. A poll runs as its own task only while it runs, so an
+//! idle target costs a queue entry, not a task and a timer (with 12,500 targets that is
+//! megabytes). The global concurrency cap and the per-host rate limits live in the shared
+//! upstream client, so they hold for every request whoever sends it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use arc_swap::ArcSwap;
 use rand::Rng as _;
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::model::outcome::{ErrorCode, PollError};
 use crate::model::target::Target;
@@ -19,11 +22,10 @@ use crate::upstream::UpstreamClient;
 /// Start-up polls are spread over at most this window (or the interval, if shorter).
 const STARTUP_SPREAD: Duration = Duration::from_secs(1);
 
-/// Runs the poll loops of the current target set.
+/// Runs the polls of the current target set.
 pub struct Scheduler {
-    client: Arc<UpstreamClient>,
-    snapshot: Arc<Snapshot>,
-    tasks: Mutex<HashMap<String, TargetTask>>,
+    inner: Arc<Inner>,
+    driver: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -32,27 +34,70 @@ impl std::fmt::Debug for Scheduler {
     }
 }
 
-/// A target's poll loop and the target it polls, which a reload may replace (the loop
-/// takes the new one at its next poll). An `ArcSwap` rather than a channel: with 12,500
-/// targets every byte per target counts.
-struct TargetTask {
-    target: Arc<ArcSwap<Target>>,
-    handle: JoinHandle<()>,
+struct Inner {
+    client: Arc<UpstreamClient>,
+    snapshot: Arc<Snapshot>,
+    state: Mutex<State>,
+    /// Wakes the driver when the queue changed.
+    changed: Notify,
+}
+
+/// The polled set: a slot per target (reused after removals, told apart by generation),
+/// and the queue of what is due when.
+#[derive(Default)]
+struct State {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    by_key: HashMap<String, u32>,
+    queue: BinaryHeap<Reverse<Due>>,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// Bumped whenever the slot is freed, so queue entries of its old target are ignored.
+    generation: u32,
+    /// `None` while the slot is free.
+    target: Option<Arc<Target>>,
+    /// The poll in flight, if any.
+    running: Option<AbortHandle>,
+    /// When the target last succeeded (restored from the persistence file at first).
+    last_success: Option<Instant>,
+}
+
+/// Something due for a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Due {
+    at: Instant,
+    slot: u32,
+    generation: u32,
+    what: Wake,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Wake {
+    /// Poll the target.
+    Poll,
+    /// Its data turns stale: expire it, so it vanishes on time, not at the next poll.
+    Expire,
 }
 
 impl Scheduler {
     /// A scheduler polling through `client` into `snapshot`.
     pub fn new(client: Arc<UpstreamClient>, snapshot: Arc<Snapshot>) -> Self {
         Scheduler {
-            client,
-            snapshot,
-            tasks: Mutex::new(HashMap::new()),
+            inner: Arc::new(Inner {
+                client,
+                snapshot,
+                state: Mutex::new(State::default()),
+                changed: Notify::new(),
+            }),
+            driver: Mutex::new(None),
         }
     }
 
     /// The upstream client every poll goes through.
     pub fn client(&self) -> &Arc<UpstreamClient> {
-        &self.client
+        &self.inner.client
     }
 
     /// Makes `targets` the polled set: targets that stay keep their schedule (and take
@@ -64,48 +109,64 @@ impl Scheduler {
     /// [`Scheduler::apply`] with new targets starting spread over `spread` (at most their
     /// interval): a discovery refresh that finds many new instances does not burst.
     pub fn apply_spread(&self, targets: &[Arc<Target>], spread: Duration) {
-        self.snapshot.set_targets(targets);
-        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
-        let wanted: HashMap<&str, &Arc<Target>> =
-            targets.iter().map(|t| (t.key.as_str(), t)).collect();
-        tasks.retain(|key, task| {
-            if wanted.contains_key(key.as_str()) {
-                true
-            } else {
-                task.handle.abort();
-                false
+        let inner = &self.inner;
+        inner.snapshot.set_targets(targets);
+        {
+            let mut st = inner.lock();
+            let st = &mut *st;
+            let wanted: HashMap<&str, &Arc<Target>> =
+                targets.iter().map(|t| (t.key.as_str(), t)).collect();
+            let gone: Vec<u32> = st
+                .by_key
+                .iter()
+                .filter(|(k, _)| !wanted.contains_key(k.as_str()))
+                .map(|(_, i)| *i)
+                .collect();
+            for i in gone {
+                st.free_slot(i);
             }
-        });
-        let mut rng = rand::rng();
-        for t in targets {
-            match tasks.get(&t.key) {
-                Some(task) => {
-                    if **task.target.load() != **t {
-                        task.target.store(t.clone());
+            let now = Instant::now();
+            let mut rng = rand::rng();
+            for t in targets {
+                if let Some(&i) = st.by_key.get(&t.key) {
+                    let slot = &mut st.slots[i as usize];
+                    if slot.target.as_deref() != Some(&**t) {
+                        slot.target = Some(t.clone());
                     }
+                    continue;
                 }
-                None => {
-                    let spread = spread.min(t.settings().interval);
-                    let delay = spread.mul_f64(rng.random::<f64>());
-                    let target = Arc::new(ArcSwap::new(t.clone()));
-                    let handle = tokio::spawn(run_target(
-                        target.clone(),
-                        self.client.clone(),
-                        self.snapshot.clone(),
-                        delay,
-                    ));
-                    tasks.insert(t.key.clone(), TargetTask { target, handle });
-                }
+                // A success restored from the persistence file counts: its data turns
+                // stale on time.
+                let last_success = inner.snapshot.last_success(&t.key).and_then(|at| {
+                    let age = SystemTime::now().duration_since(at).unwrap_or_default();
+                    now.checked_sub(age)
+                });
+                let delay = spread
+                    .min(t.settings().interval)
+                    .mul_f64(rng.random::<f64>());
+                let i = st.take_slot(t.clone(), last_success);
+                st.push(i, now + delay, Wake::Poll);
             }
         }
+        let mut driver = self.driver.lock().unwrap_or_else(|e| e.into_inner());
+        if driver.is_none() {
+            *driver = Some(tokio::spawn(drive(inner.clone())));
+        }
+        inner.changed.notify_one();
     }
 
-    /// Stops every poll loop.
+    /// Stops every poll.
     pub fn stop(&self) {
-        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
-        for (_, t) in tasks.drain() {
-            t.handle.abort();
+        if let Some(d) = self.driver.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            d.abort();
         }
+        let mut st = self.inner.lock();
+        for slot in &st.slots {
+            if let Some(r) = &slot.running {
+                r.abort();
+            }
+        }
+        *st = State::default();
     }
 }
 
@@ -113,6 +174,147 @@ impl Drop for Scheduler {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    /// A slot for `target`, free or new.
+    fn take_slot(&mut self, target: Arc<Target>, last_success: Option<Instant>) -> u32 {
+        let key = target.key.clone();
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot::default());
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        let slot = &mut self.slots[i as usize];
+        slot.target = Some(target);
+        slot.last_success = last_success;
+        self.by_key.insert(key, i);
+        i
+    }
+
+    /// Stops slot `i`'s target: its poll in flight is aborted, its queue entries void.
+    fn free_slot(&mut self, i: u32) {
+        let slot = &mut self.slots[i as usize];
+        if let Some(r) = slot.running.take() {
+            r.abort();
+        }
+        if let Some(t) = slot.target.take() {
+            self.by_key.remove(&t.key);
+        }
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.last_success = None;
+        self.free.push(i);
+    }
+
+    fn push(&mut self, slot: u32, at: Instant, what: Wake) {
+        let generation = self.slots[slot as usize].generation;
+        self.queue.push(Reverse(Due {
+            at,
+            slot,
+            generation,
+            what,
+        }));
+    }
+
+    /// The next entry due by `now` that is still current.
+    fn pop_due(&mut self, now: Instant) -> Option<Due> {
+        while let Some(Reverse(d)) = self.queue.peek().copied() {
+            if d.at > now {
+                return None;
+            }
+            self.queue.pop();
+            let slot = &self.slots[d.slot as usize];
+            if slot.generation == d.generation && slot.target.is_some() {
+                return Some(d);
+            }
+        }
+        None
+    }
+}
+
+/// The driver: starts what is due, then sleeps until the next entry or a change.
+async fn drive(inner: Arc<Inner>) {
+    loop {
+        let changed = inner.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let next = {
+            let mut st = inner.lock();
+            let now = Instant::now();
+            while let Some(d) = st.pop_due(now) {
+                start(&inner, &mut st, d);
+            }
+            st.queue.peek().map(|Reverse(d)| d.at)
+        };
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                    _ = &mut changed => {}
+                }
+            }
+            None => changed.await,
+        }
+    }
+}
+
+/// Runs what `due` asks for slot `due.slot`.
+fn start(inner: &Arc<Inner>, st: &mut State, due: Due) {
+    let slot = &mut st.slots[due.slot as usize];
+    let Some(target) = slot.target.clone() else {
+        return;
+    };
+    match due.what {
+        Wake::Expire => {
+            let max = target.settings().max_staleness;
+            if slot.last_success.is_some_and(|ok| ok + max <= due.at) {
+                inner.snapshot.expire(&target.key, SystemTime::now(), max);
+            }
+        }
+        Wake::Poll => {
+            if slot.running.is_some() {
+                return;
+            }
+            let task = tokio::spawn(poll_slot(inner.clone(), due.slot, due.generation, target));
+            slot.running = Some(task.abort_handle());
+        }
+    }
+}
+
+/// One poll of a slot's target; then its next poll (and an early stale wake-up) is queued.
+async fn poll_slot(inner: Arc<Inner>, i: u32, generation: u32, target: Arc<Target>) {
+    let started = Instant::now();
+    let ok = poll_and_record(&inner.client, &inner.snapshot, &target).await;
+    let mut st = inner.lock();
+    let slot = &mut st.slots[i as usize];
+    if slot.generation != generation {
+        return;
+    }
+    slot.running = None;
+    if ok {
+        slot.last_success = Some(Instant::now());
+    }
+    // The settings of the target as it is now (a reload may have changed them).
+    let settings = slot.target.as_ref().unwrap_or(&target).settings();
+    // +-10% jitter keeps targets that started together from staying in lockstep.
+    let jitter = rand::rng().random_range(0.9..1.1);
+    let next = started + settings.interval.mul_f64(jitter);
+    // Wake early when held data turns stale, so it vanishes on time, not at the next poll.
+    let stale_at = slot.last_success.map(|ok| ok + settings.max_staleness);
+    st.push(i, next, Wake::Poll);
+    if let Some(at) = stale_at.filter(|at| *at < next) {
+        st.push(i, at, Wake::Expire);
+    }
+    drop(st);
+    inner.changed.notify_one();
 }
 
 /// Polls one target, records the result in the snapshot and logs a failure.
@@ -202,40 +404,47 @@ pub async fn poll_all_once(
     failed
 }
 
-/// A target's poll loop. Between polls it holds only its timer: the poll itself (a large
-/// state machine: retries, authentication, the request) lives in its own allocation while
-/// it runs.
-async fn run_target(
-    current: Arc<ArcSwap<Target>>,
-    client: Arc<UpstreamClient>,
-    snapshot: Arc<Snapshot>,
-    initial_delay: Duration,
-) {
-    tokio::time::sleep(initial_delay).await;
-    // A success restored from the persistence file counts: its data turns stale on time.
-    let restored = snapshot.last_success(&current.load().key);
-    let mut last_success: Option<Instant> = restored.and_then(|t| {
-        let age = SystemTime::now().duration_since(t).unwrap_or_default();
-        Instant::now().checked_sub(age)
-    });
-    loop {
-        let target = current.load_full();
-        let started = Instant::now();
-        if Box::pin(poll_and_record(&client, &snapshot, &target)).await {
-            last_success = Some(Instant::now());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_freed_slot_ignores_what_its_old_target_had_queued() {
+        let targets = crate::store::tests::targets();
+        let mut st = State::default();
+        let now = Instant::now();
+        let a = st.take_slot(targets[0].clone(), None);
+        st.push(a, now, Wake::Poll);
+        st.push(a, now + Duration::from_secs(1), Wake::Expire);
+        st.free_slot(a);
+        // The slot goes to another target, whose entry alone is due.
+        let b = st.take_slot(targets[1].clone(), None);
+        assert_eq!(a, b, "the free slot is reused");
+        st.push(b, now + Duration::from_millis(500), Wake::Poll);
+        let later = now + Duration::from_secs(2);
+        let due = st.pop_due(later).expect("the new target's poll");
+        assert_eq!((due.slot, due.what), (b, Wake::Poll));
+        assert_eq!(st.pop_due(later), None, "the old target's entries are void");
+        assert_eq!(st.by_key.len(), 1);
+        assert!(st.by_key.contains_key(&targets[1].key));
+    }
+
+    #[test]
+    fn entries_come_due_in_time_order() {
+        let targets = crate::store::tests::targets();
+        let mut st = State::default();
+        let now = Instant::now();
+        let slots: Vec<u32> = targets[..3]
+            .iter()
+            .map(|t| st.take_slot(t.clone(), None))
+            .collect();
+        for (n, s) in slots.iter().enumerate() {
+            st.push(*s, now + Duration::from_secs(3 - n as u64), Wake::Poll);
         }
-        let settings = target.settings();
-        // +-10% jitter keeps targets that started together from staying in lockstep.
-        let jitter = rand::rng().random_range(0.9..1.1);
-        let next = started + settings.interval.mul_f64(jitter);
-        // Wake early when held data turns stale, so it vanishes on time, not at the next poll.
-        if let Some(ok) = last_success {
-            let stale_at = ok + settings.max_staleness;
-            if stale_at < next {
-                tokio::time::sleep_until(stale_at.into()).await;
-                snapshot.expire(&target.key, SystemTime::now(), settings.max_staleness);
-            }
-        }
-        tokio::time::sleep_until(next.into()).await;
+        assert_eq!(st.pop_due(now), None, "nothing is due yet");
+        let order: Vec<u32> = std::iter::from_fn(|| st.pop_due(now + Duration::from_secs(5)))
+            .map(|d| d.slot)
+            .collect();
+        assert_eq!(order, vec![slots[2], slots[1], slots[0]]);
     }
 }

@@ -21,8 +21,8 @@ pub struct PollRecord {
     pub finished_at: SystemTime,
     /// How long it took.
     pub duration: Duration,
-    /// `None` on success.
-    pub error: Option<PollError>,
+    /// `None` on success (boxed: kept for every target, mostly `None`).
+    pub error: Option<Box<PollError>>,
     /// Values that could not be read in an otherwise good poll.
     pub value_errors: usize,
 }
@@ -223,7 +223,7 @@ impl Snapshot {
                 s.last_poll = Some(PollRecord {
                     finished_at,
                     duration,
-                    error: Some(error),
+                    error: Some(Box::new(error)),
                     value_errors: 0,
                 });
             }

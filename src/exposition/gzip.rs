@@ -103,26 +103,40 @@ impl GzipBody {
     /// The body again, inflated from the prefix (its deflate stream ends with a sync
     /// flush, so every byte of the body comes out); `None` if that fails, which would be a
     /// bug here, or the length is not the body's.
-    pub(super) fn inflate(&self) -> Option<Vec<u8>> {
+    ///
+    /// Into memory mapped for it alone and unmapped when the last scrape of it is done:
+    /// through the allocator, glibc's raised large-allocation threshold would keep the
+    /// megabytes of every inflated copy after the first in its heap for good.
+    pub(super) fn inflate(&self) -> Option<Bytes> {
         let stream = self.prefix.get(GZIP_HEADER.len()..)?;
+        if self.len == 0 {
+            return Some(Bytes::new());
+        }
         // Room for the whole body plus a little, so the sync flush's empty block at the
         // end is consumed too.
-        let mut out = Vec::with_capacity(self.len + 1024);
+        let mut out = memmap2::MmapMut::map_anon(self.len + 1024).ok()?;
         let mut inflater = flate2::Decompress::new(false);
-        while (inflater.total_in() as usize) < stream.len() {
-            let before = (inflater.total_in(), inflater.total_out());
-            let rest = stream.get(inflater.total_in() as usize..)?;
-            inflater
-                .decompress_vec(rest, &mut out, flate2::FlushDecompress::Sync)
-                .ok()?;
-            if (inflater.total_in(), inflater.total_out()) == before {
+        loop {
+            let (read, written) = (inflater.total_in() as usize, inflater.total_out() as usize);
+            if read >= stream.len() {
                 break;
             }
-            if out.len() == out.capacity() {
-                out.reserve(1024);
+            inflater
+                .decompress(
+                    stream.get(read..)?,
+                    out.get_mut(written..)?,
+                    flate2::FlushDecompress::Sync,
+                )
+                .ok()?;
+            if (inflater.total_in() as usize, inflater.total_out() as usize) == (read, written) {
+                break;
             }
         }
-        (out.len() == self.len).then_some(out)
+        if inflater.total_out() as usize != self.len {
+            return None;
+        }
+        let map = out.make_read_only().ok()?;
+        Some(Bytes::from_owner(map).slice(..self.len))
     }
 
     /// The prefix's buffer, when nobody else holds it any more.
@@ -220,6 +234,13 @@ mod tests {
             let body: Vec<u8> = (0..len).map(|i| b"abcdefgh xyz\n"[i % 13]).collect();
             let g = GzipBody::encode(&body, &mut BodyEncoder::default(), Vec::new());
             assert_eq!(g.inflate().as_deref(), Some(&body[..]), "{len} bytes");
+            // A stream cut short does not pass for the body.
+            if len > 0 {
+                let mut cut = GzipBody::encode(&body, &mut BodyEncoder::default(), Vec::new());
+                cut.prefix = cut.prefix.slice(..cut.prefix.len() - 4);
+                cut.len += 1;
+                assert_eq!(cut.inflate(), None, "{len} bytes");
+            }
         }
     }
 

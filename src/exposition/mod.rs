@@ -328,9 +328,9 @@ fn write_counter_family(
 ///
 /// Prometheus asks for gzip; plain scrapes (a person with `curl`, a few other agents) are
 /// the exception. Keeping the plain text of every render would hold 16 MB at 100,000
-/// series for them, against 0.5 MB of gzip. So the text is kept only while plain scrapes
-/// come ([`PLAIN_KEEP`] after the last one, across renders); otherwise the first plain
-/// scrape inflates the gzip stream once (about 1 ms per MB) and the next ones send that.
+/// series for them, against 0.5 MB of gzip. So a body's first plain scrape inflates the
+/// gzip stream (about 1 ms per MB, into memory of its own), the next ones send that, and
+/// it goes [`PLAIN_KEEP`] after the last plain scrape, or with the body at the next render.
 #[derive(Debug)]
 pub struct RenderedBody {
     /// The plain text, when kept.
@@ -380,7 +380,7 @@ impl RenderedBody {
     pub fn plain(&self) -> Option<Bytes> {
         let mut plain = self.plain.lock().unwrap_or_else(|e| e.into_inner());
         if plain.is_none() {
-            *plain = self.gzip.inflate().map(Bytes::from);
+            *plain = self.gzip.inflate();
         }
         plain.clone()
     }
@@ -432,7 +432,7 @@ pub struct Exposition {
     pub process: ProcessMetrics,
     /// What renders reuse.
     scratch: Mutex<RenderScratch>,
-    /// Plain scrapes: renders keep the text while they come.
+    /// When plain scrapes came, so their text is let go once they stop.
     plain_demand: Mutex<PlainDemand>,
 }
 
@@ -448,8 +448,6 @@ struct RenderScratch {
     prefix: Vec<u8>,
     /// The piece of text being written, before it is compressed.
     piece: String,
-    /// Length of the last text, the guess for a kept plain text's buffer.
-    last_len: usize,
 }
 
 impl Default for Exposition {
@@ -484,12 +482,6 @@ impl Exposition {
         body.plain_with(tail)
     }
 
-    /// Whether renders should keep the plain text.
-    fn plain_wanted(&self) -> bool {
-        let d = self.plain_demand.lock().unwrap_or_else(|e| e.into_inner());
-        d.until.is_some_and(|t| t > tokio::time::Instant::now())
-    }
-
     /// Waits until no plain scrape came for [`PLAIN_KEEP`], then drops the text.
     async fn drop_plain_when_unused(self: Arc<Self>) {
         loop {
@@ -515,7 +507,7 @@ impl Exposition {
     }
 
     /// Renders the snapshot now and publishes the result. The text is compressed piece by
-    /// piece as it is written, and kept whole only while plain scrapes want it.
+    /// piece as it is written and not kept: the body's first plain scrape inflates it.
     pub fn render_now(&self, snapshot: &Snapshot, counters: &ApiCounters) {
         let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         let scratch = &mut *scratch;
@@ -533,33 +525,22 @@ impl Exposition {
             persistence: snapshot.persistence_status(),
             shard: self.shard,
         };
-        let mut plain = self
-            .plain_wanted()
-            .then(|| Vec::with_capacity(scratch.last_len + scratch.last_len / 32));
         let mut piece = std::mem::take(&mut scratch.piece);
         piece.clear();
         piece.reserve(RENDER_PIECE_BYTES * 2);
         let mut stream =
             GzipStream::start(&mut scratch.encoder, std::mem::take(&mut scratch.prefix));
-        let mut sink = |text: &str| {
-            stream.push(text.as_bytes());
-            if let Some(p) = plain.as_mut() {
-                p.extend_from_slice(text.as_bytes());
-            }
-        };
+        let mut sink = |text: &str| stream.push(text.as_bytes());
         render_text_pieces(&input, &mut piece, RENDER_PIECE_BYTES, &mut sink);
         sink(&piece);
         scratch.piece = piece;
         let body = match stream.finish() {
-            Some(gzip) => {
-                scratch.last_len = gzip.len;
-                RenderedBody {
-                    plain: Mutex::new(plain.map(Bytes::from)),
-                    gzip,
-                    targets,
-                    polled,
-                }
-            }
+            Some(gzip) => RenderedBody {
+                plain: Mutex::new(None),
+                gzip,
+                targets,
+                polled,
+            },
             // Compressing into memory does not fail; if it did, the whole text once more.
             None => RenderedBody::new(render_text(&input), targets, polled),
         };
@@ -669,11 +650,15 @@ mod tests {
                 .expect("valid gzip");
             t
         };
-        // A plain scrape inflates it; renders keep it while plain scrapes come.
+        // A plain scrape inflates it; the next ones of that body send the same bytes.
         let chunks = exposition.plain_scrape(&body, b"tail\n").expect("plain");
         assert_eq!(chunks.concat(), format!("{gzip_text}tail\n").into_bytes());
+        assert!(body.holds_plain());
+        let again = exposition.plain_scrape(&body, b"").expect("plain");
+        assert_eq!(again[0].as_ptr(), chunks[0].as_ptr(), "not inflated twice");
+        // A new render starts without it; its first plain scrape inflates it again.
         exposition.render_now(&snapshot, &counters);
-        assert!(exposition.current().holds_plain());
+        assert!(!exposition.current().holds_plain());
         tokio::time::sleep(PLAIN_KEEP / 2).await;
         exposition
             .plain_scrape(&exposition.current(), b"")
@@ -683,10 +668,8 @@ mod tests {
             exposition.current().holds_plain(),
             "the last scrape renewed it"
         );
-        // PLAIN_KEEP after the last one, it goes; the next render does not keep it.
+        // PLAIN_KEEP after the last one, it goes.
         tokio::time::sleep(PLAIN_KEEP).await;
-        assert!(!exposition.current().holds_plain());
-        exposition.render_now(&snapshot, &counters);
         assert!(!exposition.current().holds_plain());
     }
 

@@ -216,7 +216,7 @@ fn decode_payload(payload: &[u8]) -> Result<Decoded, FormatError> {
             last_poll: PollRecord {
                 finished_at,
                 duration,
-                error,
+                error: error.map(Box::new),
                 value_errors,
             },
             last_success,
@@ -569,10 +569,10 @@ mod tests {
             .into_iter()
             .enumerate()
             .map(|(i, target)| {
-                let poll = |error| PollRecord {
+                let poll = |error: Option<PollError>| PollRecord {
                     finished_at: at + Duration::from_secs(i as u64),
                     duration: Duration::from_micros(1234 + i as u64),
-                    error,
+                    error: error.map(Box::new),
                     value_errors: i,
                 };
                 let (last_poll, last_success, data) = match i % 4 {
