@@ -9,7 +9,8 @@
 #   2. starts the built-in cloud simulator with N ROMA instances and a fixed latency on every
 #      answer, and the exporter polling it (concurrency 32, a rate limit that never binds);
 #   3. start-up fan-out: time until /-/ready, against the ideal ceil(requests / concurrency)
-#      x latency; the requests in flight on average (requests x latency / time); the CPU
+#      x latency; the requests in flight on average from the first request to the last
+#      answer (the simulator's answer times summed, over that window: /_simulator/stats); the CPU
 #      time that first poll cycle took, per upstream request;
 #   4. idle CPU over a quiet stretch (no polls due, no scrapes);
 #   5. captures the exposition (plain and gzip) and serves the same bytes from nginx
@@ -141,6 +142,12 @@ wait_url() {
   done
   die "timed out waiting for '$3' in $1: $(tail -3 "$1")"
 }
+# Seconds the simulator at $1 spent answering, summed over its requests.
+# The simulator's stats: requests in flight on average from its first request to its last
+# answer (the time spent answering, summed over requests, over that window).
+sim_in_flight() { curl -sf "$1/_simulator/stats" | python3 -c 'import json, sys
+s = json.load(sys.stdin); w = s["last_answer_seconds"] - s["first_request_seconds"]
+print("%.1f" % (s["busy_seconds"] / w if w > 0 else 0))'; }
 requests_total() {
   curl -sf "$1/metrics" | awk '/^huaweicloud_quota_api_requests_total/ { n += $NF } END { print n + 0 }'
 }
@@ -216,7 +223,8 @@ run_workload() {
     --write-config "$W/base.yaml" --interval 10m 2>"$W/simulator.log" &
   local SIM_PID=$!
   PIDS+=("$SIM_PID")
-  wait_url "$W/simulator.log" 30 'simulator serving on' >/dev/null
+  local SIM_URL
+  SIM_URL=$(wait_url "$W/simulator.log" 30 'simulator serving on')
   # The same config, with the benchmark's settings: the rate limit is far above what
   # concurrency / latency can reach, so only the concurrency cap bounds the fan-out.
   make_config() {
@@ -238,13 +246,13 @@ run_workload() {
   predicted_ns=$(awk -v n="$TARGETS" -v c="$CONCURRENCY" -v l="$latency_ms" 'BEGIN { r = int((n + c - 1) / c); printf "%d", r * l * 1e6 }')
   READY_NS=$(wait_ready "$predicted_ns" $(( predicted_ns * 10 + 60000000000 )))
   STARTUP_CPU=$(cpu_ns "$EXPORTER_PID")
+  # The simulator was fresh: its stats cover exactly this start-up fan-out.
+  IN_FLIGHT=$(sim_in_flight "$SIM_URL")
   REQUESTS=$(requests_total "$EXPORTER_URL")
   ROUNDS_IDEAL=$(( (REQUESTS + CONCURRENCY - 1) / CONCURRENCY ))
   IDEAL_S=$(awk -v r="$ROUNDS_IDEAL" -v l="$latency_ms" 'BEGIN { printf "%.2f", r * l / 1000 }')
   READY_S=$(secs "$READY_NS")
   FANOUT_RATIO=$(awk -v a="$READY_S" -v b="$IDEAL_S" 'BEGIN { printf "%.3f", a / b }')
-  # Little's law: requests in flight on average = requests x latency / elapsed.
-  IN_FLIGHT=$(awk -v n="$REQUESTS" -v l="$latency_ms" -v t="$READY_NS" 'BEGIN { printf "%.1f", n * l * 1e6 / t }')
   IN_FLIGHT_SHARE=$(awk -v f="$IN_FLIGHT" -v c="$CONCURRENCY" 'BEGIN { printf "%.2f", f / c }')
   local STARTUP_PER_REQ_US
   STARTUP_PER_REQ_US=$(awk -v c="$STARTUP_CPU" -v n="$REQUESTS" 'BEGIN { printf "%.0f", c / 1000 / n }')

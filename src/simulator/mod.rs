@@ -192,6 +192,13 @@ struct State {
     credentials: credentials::Store,
     faults: Faults,
     counts: [AtomicU64; Endpoint::ALL.len()],
+    /// Nanoseconds spent answering, summed over all requests: over a stretch of time, its
+    /// growth divided by the stretch is how many requests were in flight on average.
+    busy_nanos: AtomicU64,
+    /// When the first request arrived and the last answer was ready, in nanoseconds since
+    /// the start (`u64::MAX` / 0 before any).
+    first_arrival_nanos: AtomicU64,
+    last_answer_nanos: AtomicU64,
     log: Mutex<VecDeque<RecordedRequest>>,
     started: Instant,
 }
@@ -283,6 +290,9 @@ impl Simulator {
             credentials: credentials::Store::default(),
             faults: Faults::default(),
             counts: Default::default(),
+            busy_nanos: AtomicU64::new(0),
+            first_arrival_nanos: AtomicU64::new(u64::MAX),
+            last_answer_nanos: AtomicU64::new(0),
             log: Mutex::new(VecDeque::new()),
             started: Instant::now(),
         });
@@ -524,6 +534,50 @@ impl std::error::Error for ConnectionReset {}
 /// Handles one request; `None` means: drop the connection (reset fault).
 async fn handle(state: &State, request: Request<Incoming>) -> Option<Response<Full<Bytes>>> {
     let arrived = std::time::Instant::now();
+    if request.uri().path() == STATS_PATH {
+        return Some(stats(state));
+    }
+    let reply = answer(state, request, arrived).await;
+    let since_start = |t: std::time::Instant| {
+        u64::try_from(t.saturating_duration_since(state.started).as_nanos()).unwrap_or(u64::MAX)
+    };
+    let (from, to) = (since_start(arrived), since_start(std::time::Instant::now()));
+    state.busy_nanos.fetch_add(to - from, Ordering::Relaxed);
+    state.first_arrival_nanos.fetch_min(from, Ordering::Relaxed);
+    state.last_answer_nanos.fetch_max(to, Ordering::Relaxed);
+    reply
+}
+
+/// `GET /_simulator/stats`: requests answered, the time spent answering them, and when the
+/// first arrived and the last was answered (seconds since the simulator started): the
+/// benchmark's measure of the requests a client keeps in flight.
+pub const STATS_PATH: &str = "/_simulator/stats";
+
+fn stats(state: &State) -> Response<Full<Bytes>> {
+    let requests: u64 = state.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+    let seconds = |a: &AtomicU64| match a.load(Ordering::Relaxed) {
+        u64::MAX => 0.0,
+        n => n as f64 / 1e9,
+    };
+    let body = serde_json::json!({
+        "requests": requests,
+        "busy_seconds": seconds(&state.busy_nanos),
+        "first_request_seconds": seconds(&state.first_arrival_nanos),
+        "last_answer_seconds": seconds(&state.last_answer_nanos),
+    })
+    .to_string();
+    Response::builder()
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
+}
+
+/// Answers one request of the simulated cloud.
+async fn answer(
+    state: &State,
+    request: Request<Incoming>,
+    arrived: std::time::Instant,
+) -> Option<Response<Full<Bytes>>> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");

@@ -713,3 +713,26 @@ async fn exporter_config_points_at_the_simulator() {
     assert!(yaml.contains(&format!("iam: {}/v3", sim.base_url())));
     assert!(yaml.contains("  interval: 1s\n"));
 }
+
+#[tokio::test]
+async fn stats_add_up_the_time_requests_spend_in_flight() {
+    let sim = start(World::seeds()).await;
+    sim.faults()
+        .push(Fault::slow(Endpoint::Livedata, Duration::from_millis(100)));
+    let path = livedata_path(P, I);
+    let four = (0..4).map(|_| get(&sim, &path));
+    for a in futures_util::future::join_all(four).await {
+        assert_eq!(a.status, 200);
+    }
+    let stats = get(&sim, STATS_PATH).await;
+    assert_eq!(stats.status, 200);
+    let v: Value = serde_json::from_str(&stats.text).expect("JSON");
+    // The stats request itself is not counted.
+    assert_eq!(v["requests"], json!(4));
+    let busy = v["busy_seconds"].as_f64().expect("busy_seconds");
+    assert!((0.4..2.0).contains(&busy), "{busy}");
+    let first = v["first_request_seconds"].as_f64().expect("first");
+    let last = v["last_answer_seconds"].as_f64().expect("last");
+    // Four at once: the window is about one latency, in which four were in flight.
+    assert!(last - first >= 0.1 && busy / (last - first) > 2.0, "{v}");
+}
