@@ -37,6 +37,8 @@
 #   --steady-interval D  poll interval of the steady-state phase [20s]
 #   --binary PATH        benchmark this exporter binary instead of building one (for a
 #                        before/after comparison with the same script)
+#   --simulator PATH     the binary whose `simulator` subcommand plays the cloud [the
+#                        exporter's]; give the current one when benchmarking an old exporter
 #   --output FILE        where the report goes [BENCHMARKS.md]
 #   --no-cargo-bench     skip step 9
 # Takes about five minutes on two cores, plus the builds.
@@ -49,6 +51,7 @@ WORKLOADS=()
 APP_QUOTAS=none
 CONCURRENCY=32
 BINARY=""
+SIMULATOR=""
 ROUNDS=3
 DURATION=5
 STEADY_INTERVAL=20s
@@ -59,6 +62,7 @@ while [ $# -gt 0 ]; do
     --workload) WORKLOADS+=("$2"); shift 2 ;;
     --app-quotas) APP_QUOTAS=$2; shift 2 ;;
     --binary) BINARY=$2; shift 2 ;;
+    --simulator) SIMULATOR=$2; shift 2 ;;
     --concurrency) CONCURRENCY=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
@@ -100,6 +104,9 @@ else
   BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/huaweicloud-quota-exporter"
 fi
 [ -x "$BIN" ] || die "no binary at $BIN"
+SIM_BIN=$BIN
+[ -n "$SIMULATOR" ] && SIM_BIN=$(realpath "$SIMULATOR")
+[ -x "$SIM_BIN" ] || die "no simulator binary at $SIM_BIN"
 
 WORK=$(mktemp -d /tmp/hwc-quota-bench.XXXXXX)
 chmod 755 "$WORK"   # nginx workers may run as another user
@@ -219,7 +226,7 @@ run_workload() {
 
   # --- 2. simulator and config -------------------------------------------------------------
   log "starting the simulator: $INSTANCES ROMA instances, latency $LATENCY"
-  "$BIN" simulator --listen-address 127.0.0.1:0 --roma-instances "$INSTANCES" --latency "$LATENCY" \
+  "$SIM_BIN" simulator --listen-address 127.0.0.1:0 --roma-instances "$INSTANCES" --latency "$LATENCY" \
     --write-config "$W/base.yaml" --interval 10m 2>"$W/simulator.log" &
   local SIM_PID=$!
   PIDS+=("$SIM_PID")
