@@ -17,7 +17,7 @@
 #      (plain with sendfile, and gzip_static from the precompressed file);
 #   6. wrk -t2 -c16 against /metrics of the exporter and of nginx, plain and gzip, several
 #      interleaved rounds: requests/s, p99 latency, and the server's CPU time per request
-#      (every thread of the exporter, nginx's master and workers, from /proc schedstat);
+#      (the exporter, nginx's master and workers, from /proc/PID/stat);
 #      medians, and the exporter/nginx ratios;
 #   7. the exporter's resident memory after that load;
 #   8. steady state: a second exporter with a short interval, CPU time per poll cycle and
@@ -121,12 +121,15 @@ trap cleanup EXIT
 # --- helpers --------------------------------------------------------------------------------
 now_ns() { date +%s%N; }
 secs() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e9 }'; }
-# CPU time of every thread of processes $@ (and their children's threads, for nginx's
-# workers), in nanoseconds, from /proc/PID/task/*/schedstat (exact, not clock ticks).
+# CPU time (user + system) of processes $@ and of their child processes (nginx's workers),
+# in nanoseconds, from /proc/PID/stat: it counts every thread, also those that have ended
+# (tokio's blocking pool lets idle threads go), at the clock tick's resolution.
+CLK_TCK=$(getconf CLK_TCK)
 cpu_ns() {
   local pids=("$@") p
   for p in "$@"; do pids+=($(cat "/proc/$p/task/"*/children 2>/dev/null)); done
-  for p in "${pids[@]}"; do cat "/proc/$p/task/"*/schedstat 2>/dev/null; done | awk '{ n += $1 } END { printf "%.0f", n }'
+  for p in "${pids[@]}"; do cat "/proc/$p/stat" 2>/dev/null; done |
+    awk -v hz="$CLK_TCK" '{ sub(/^.*\) /, ""); n += $12 + $13 } END { printf "%.0f", n * 1e9 / hz }'
 }
 rss_kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 free_port() {
@@ -470,8 +473,8 @@ Run on $(date -u '+%Y-%m-%d %H:%M UTC').
 - **Versions**: huaweicloud-quota-exporter ${REVISION:-unknown}$DIRTY, $RUSTC_VERSION, $WRK_VERSION, $NGINX_VERSION.
 - **Method**: nginx serves the exporter's captured bytes, plain with sendfile and gzip with
   \`gzip_static\`; \`wrk -t2 -c16 -d${DURATION}s\`, $ROUNDS interleaved rounds per configuration, medians;
-  server CPU per request from \`/proc/PID/task/*/schedstat\` of the exporter and of nginx's
-  master and workers over each run.
+  server CPU per request from \`/proc/PID/stat\` (user + system time) of the exporter and of
+  nginx's master and workers over each run.
 
 | series | start-up fan-out | gzip against nginx | plain against nginx | RSS after the load | polling CPU per upstream request (start-up / steady) |
 |---|---|---|---|---|---|
