@@ -50,6 +50,10 @@ struct State {
     free: Vec<u32>,
     by_key: HashMap<String, u32>,
     queue: BinaryHeap<Reverse<Due>>,
+    /// When the sleeping driver wakes by itself (`None`: only when told): an entry due
+    /// later needs no wake-up, so a finished poll, whose next one is an interval away,
+    /// costs the driver nothing.
+    driver_wakes_at: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -252,7 +256,8 @@ async fn drive(inner: Arc<Inner>) {
             while let Some(d) = st.pop_due(now) {
                 start(&inner, &mut st, d);
             }
-            st.queue.peek().map(|Reverse(d)| d.at)
+            st.driver_wakes_at = st.queue.peek().map(|Reverse(d)| d.at);
+            st.driver_wakes_at
         };
         match next {
             Some(at) => {
@@ -310,11 +315,16 @@ async fn poll_slot(inner: Arc<Inner>, i: u32, generation: u32, target: Arc<Targe
     // Wake early when held data turns stale, so it vanishes on time, not at the next poll.
     let stale_at = slot.last_success.map(|ok| ok + settings.max_staleness);
     st.push(i, next, Wake::Poll);
+    let mut earliest = next;
     if let Some(at) = stale_at.filter(|at| *at < next) {
         st.push(i, at, Wake::Expire);
+        earliest = at;
     }
+    let wake = st.driver_wakes_at.is_none_or(|t| earliest < t);
     drop(st);
-    inner.changed.notify_one();
+    if wake {
+        inner.changed.notify_one();
+    }
 }
 
 /// Polls one target, records the result in the snapshot and logs a failure.
