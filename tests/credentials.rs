@@ -39,6 +39,12 @@ fn all_polls_ok(body: &str) -> bool {
     !p.is_empty() && p.iter().all(|l| l.ends_with(" 1"))
 }
 
+/// [`config_with`] the simulator's metadata service as the credential source.
+fn ecs_metadata_config(world: &World, sim: &Simulator, interval: &str) -> String {
+    let source = format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url());
+    config_with(world, sim, interval, &source)
+}
+
 fn start(dir: &tempfile::TempDir, yaml: &str) -> Exporter {
     let cfg = dir.path().join("c.yaml");
     std::fs::write(&cfg, yaml).expect("write");
@@ -74,12 +80,7 @@ async fn ecs_metadata_keys_are_refreshed_before_they_expire_and_never_shown() {
     short_lived(&mut world, 2.5);
     let sim = start_sim(world.clone()).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let yaml = config_with(
-        &world,
-        &sim,
-        "1s",
-        &format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url()),
-    );
+    let yaml = ecs_metadata_config(&world, &sim, "1s");
     let exporter = start(&dir, &yaml);
     exporter.wait_ready(READY).await;
     let t0 = Instant::now();
@@ -172,12 +173,7 @@ async fn no_agency_shows_as_a_credentials_error_and_backs_off() {
     world.temporary.metadata_agency = false;
     let sim = start_sim(world.clone()).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let yaml = config_with(
-        &world,
-        &sim,
-        "1s",
-        &format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url()),
-    );
+    let yaml = ecs_metadata_config(&world, &sim, "1s");
     let exporter = start(&dir, &yaml);
     let body = scrape_until(&exporter, READY, "a credentials error", |b| {
         b.lines().any(|l| {
@@ -208,12 +204,7 @@ async fn a_failing_metadata_service_is_not_hammered() {
     sim.faults()
         .push(Fault::error(Endpoint::MetadataSecurityKey, 500));
     let dir = tempfile::tempdir().expect("tempdir");
-    let yaml = config_with(
-        &world,
-        &sim,
-        "1s",
-        &format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url()),
-    );
+    let yaml = ecs_metadata_config(&world, &sim, "1s");
     let exporter = start(&dir, &yaml);
     scrape_until(&exporter, READY, "a credentials 500", |b| {
         b.contains("api=\"credentials\",error_code=\"500\"")
@@ -409,12 +400,7 @@ async fn a_401_to_temporary_keys_refreshes_them_once_and_retries() {
     short_lived(&mut world, 600.0);
     let sim = start_sim(world.clone()).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let yaml = config_with(
-        &world,
-        &sim,
-        "1s",
-        &format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url()),
-    );
+    let yaml = ecs_metadata_config(&world, &sim, "1s");
     let exporter = start(&dir, &yaml);
     exporter.wait_ready(READY).await;
     scrape_until(&exporter, READY, "polls succeed", all_polls_ok).await;
@@ -575,12 +561,7 @@ async fn a_rate_limited_metadata_service_is_backed_off_counted_and_recovered_fro
     sim.faults()
         .push(Fault::throttled(Endpoint::MetadataSecurityKey, None).repeat(2));
     let dir = tempfile::tempdir().expect("tempdir");
-    let yaml = config_with(
-        &world,
-        &sim,
-        "1s",
-        &format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url()),
-    );
+    let yaml = ecs_metadata_config(&world, &sim, "1s");
     let exporter = start(&dir, &yaml);
     let counted = |b: &str| {
         b.lines().any(|l| {
@@ -793,12 +774,7 @@ async fn an_older_metadata_service_is_used_without_session_tokens() {
     world.temporary.metadata_session_tokens = false;
     let sim = start_sim(world.clone()).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let yaml = config_with(
-        &world,
-        &sim,
-        "1s",
-        &format!("    ecs_metadata:\n      endpoint: {}\n", sim.base_url()),
-    );
+    let yaml = ecs_metadata_config(&world, &sim, "1s");
     let exporter = start(&dir, &yaml);
     exporter.wait_ready(READY).await;
     scrape_until(&exporter, READY, "polls succeed", all_polls_ok).await;
