@@ -63,7 +63,12 @@ async fn start_and_serve(cli: &Cli, mut loaded: Loaded) -> Result<(), ExitCode> 
         pipeline.counters.clone(),
         RENDER_EVERY,
     ));
+    let polling = crate::scheduler::polling_runtime().map_err(|e| {
+        eprintln!("cannot start the polling runtime: {e}");
+        ExitCode::FAILURE
+    })?;
     let scheduler = Arc::new(Scheduler::new(
+        polling,
         pipeline.client.clone(),
         pipeline.snapshot.clone(),
     ));

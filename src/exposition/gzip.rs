@@ -135,8 +135,9 @@ impl GzipBody {
         if inflater.total_out() as usize != self.len {
             return None;
         }
+        // Read-only from here on: a connection may send it by reference (see `frozen`).
         let map = out.make_read_only().ok()?;
-        Some(Bytes::from_owner(map).slice(..self.len))
+        Some(Bytes::from_owner(super::frozen::Frozen::new(map)).slice(..self.len))
     }
 
     /// The prefix's buffer, when nobody else holds it any more.

@@ -11,6 +11,7 @@
 
 pub mod discovery;
 pub mod families;
+pub mod frozen;
 pub mod gzip;
 pub mod persistence;
 pub mod process;

@@ -21,6 +21,7 @@
 
 pub mod handlers;
 pub mod landing;
+pub mod splice;
 pub mod stall;
 pub mod state;
 pub mod status;
@@ -182,7 +183,10 @@ async fn connection(
 ) {
     let limits = state.limits;
     let _ = stream.set_nodelay(true);
-    let io = WriteStallGuard::new(stream, limits.write_stall_timeout);
+    let io = WriteStallGuard::new(
+        splice::SplicingStream::new(stream),
+        limits.write_stall_timeout,
+    );
     let Some(tls) = state.web.current().tls.clone() else {
         return http(io, state, watcher).await;
     };
