@@ -173,14 +173,20 @@ impl fmt::Display for RequestOutcome {
 /// `huaweicloud_quota_api_requests_total` and `huaweicloud_quota_api_errors_total`.
 #[derive(Debug, Default)]
 pub struct ApiCounters {
-    requests: Mutex<BTreeMap<(Service, String), u64>>,
+    requests: Mutex<BTreeMap<(Service, std::borrow::Cow<'static, str>), u64>>,
     errors: Mutex<BTreeMap<(Service, String), u64>>,
 }
 
 impl ApiCounters {
     /// Counts one request by its outcome (`200`, `429`, or a local code such as `timeout`).
     pub fn count_request(&self, service: Service, outcome: &RequestOutcome) {
-        bump(&self.requests, service, outcome.to_string(), 1);
+        // The usual outcome counted without formatting (and allocating) its key.
+        let code = match outcome {
+            RequestOutcome::Status(200) => std::borrow::Cow::Borrowed("200"),
+            other => std::borrow::Cow::Owned(other.to_string()),
+        };
+        let mut g = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        *g.entry((service, code)).or_insert(0) += 1;
     }
     /// Counts `n` errors with this code.
     pub fn count_error(&self, service: Service, code: &ErrorCode, n: u64) {
@@ -188,7 +194,10 @@ impl ApiCounters {
     }
     /// All request counters, sorted.
     pub fn requests(&self) -> Vec<((Service, String), u64)> {
-        copy(&self.requests)
+        let g = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        g.iter()
+            .map(|((s, code), n)| ((*s, code.to_string()), *n))
+            .collect()
     }
     /// All error counters, sorted.
     pub fn errors(&self) -> Vec<((Service, String), u64)> {

@@ -35,6 +35,9 @@ impl HostLimits {
     /// The bucket of `host` (`name:port`).
     pub fn bucket(&self, host: &str) -> Arc<TokenBucket> {
         let mut g = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = g.get(host) {
+            return b.clone();
+        }
         g.entry(host.to_string())
             .or_insert_with(|| Arc::new(TokenBucket::new(self.rate)))
             .clone()

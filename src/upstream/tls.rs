@@ -29,6 +29,9 @@ pub fn build_http_client(http: &HttpSettings) -> Result<reqwest::Client, String>
         .pool_idle_timeout(Duration::from_secs(90))
         .gzip(true)
         .redirect(reqwest::redirect::Policy::none())
+        // Retries are ours (counted, with back-off); reqwest's own (HTTP/2 refusals, which
+        // an HTTP/1.1 client never sees) would copy every request's headers first.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .use_preconfigured_tls(tls);
     // Without a `proxy_url`, reqwest reads HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY
     // (either case) itself; `no_proxy` from the file then adds to NO_PROXY's list.

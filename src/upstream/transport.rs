@@ -149,13 +149,14 @@ impl Transport {
             .load()
             .client_for(http)
             .map_err(|e| PollError::local(ErrorCode::Config, e))?;
-        self.limits.bucket(&host_key(req.url())).acquire().await;
+        let host = host_key(req.url());
+        self.limits.bucket(&host).acquire().await;
         let _permit = self
             .concurrency
             .acquire()
             .await
             .map_err(|_| PollError::shutdown())?;
-        let result = self.read(&client, req).await;
+        let result = self.read(&client, req, &host).await;
         let outcome = match &result {
             Ok(r) => RequestOutcome::Status(r.status),
             Err(e) => match e.status {
@@ -195,9 +196,9 @@ impl Transport {
         &self,
         client: &reqwest::Client,
         req: reqwest::Request,
+        host: &str,
     ) -> Result<UpstreamResponse, PollError> {
         let limit = self.max_body_bytes;
-        let host = host_key(req.url());
         let mut resp = client.execute(req).await.map_err(transport_error)?;
         let status = resp.status().as_u16();
         let request_id = resp
@@ -211,7 +212,7 @@ impl Transport {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         if status == 429 {
-            let pause = self.limits.bucket(&host).throttle(retry_after);
+            let pause = self.limits.bucket(host).throttle(retry_after);
             tracing::debug!(host = %host, pause_ms = pause.as_millis() as u64, retry_after = retry_after.is_some(), "throttled: pausing every request to this host");
         }
         let too_large = |request_id: Option<String>| PollError {
