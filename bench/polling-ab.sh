@@ -42,21 +42,8 @@ wait_line() { # file pattern: prints the first http URL once the pattern shows, 
   echo "timed out waiting for '$2' in $1" >&2; exit 1
 }
 requests() { curl -sf --compressed "$1/metrics" | awk '/^huaweicloud_quota_api_requests_total/ { n += $NF } END { print n + 0 }'; }
-ready_probe() { # url started_ns: prints ns from start to ready, probing every 20 ms
-  python3 - "$1" "$2" <<'PY'
-import http.client, sys, time, urllib.parse
-u = urllib.parse.urlsplit(sys.argv[1]); started = int(sys.argv[2]); conn = None
-while time.time_ns() - started < 300e9:
-    try:
-        conn = conn or http.client.HTTPConnection(u.hostname, u.port, timeout=5)
-        conn.request("GET", "/-/ready"); r = conn.getresponse(); r.read()
-        if r.status == 200:
-            print(time.time_ns() - started); sys.exit(0)
-    except (OSError, http.client.HTTPException):
-        conn = None
-    time.sleep(0.02)
-sys.exit(1)
-PY
+ready_probe() { # url started_ns: prints ns from start to ready (bench/ready.py, every 20 ms)
+  python3 bench/ready.py "$1" "$2" 300000000000 0 0.02
 }
 # One run of binary $1 with interval $2: start-up line, or steady line when $2 is 20s.
 run() {

@@ -170,33 +170,11 @@ start_exporter() {
   PIDS+=("$EXPORTER_PID")
   EXPORTER_URL=$(wait_url "$2" 30 'serving on http://')
 }
-# Waits until /-/ready answers 200; prints the nanoseconds since STARTED_NS. One Python
-# process asks over one kept-alive connection: sparsely until 80% of the predicted ideal
-# (it cannot be ready sooner), then every 5 ms. A probe that forks curl and sleep every 10 ms
-# costs the two cores more CPU than the fan-out it times (about one in-flight request of 32).
+# Waits until /-/ready answers 200; prints the nanoseconds since STARTED_NS: bench/ready.py,
+# sparsely until 80% of the predicted ideal (it cannot be ready sooner), then every 5 ms.
 wait_ready() {
-  python3 - "$EXPORTER_URL" "$STARTED_NS" "$1" "$2" <<'PY' || die "not ready in time: $(curl -s "$EXPORTER_URL/-/ready")"
-import http.client, sys, time, urllib.parse
-url, started, ideal, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-u = urllib.parse.urlsplit(url)
-conn = None
-while True:
-    t = time.time_ns() - started
-    if t > limit:
-        sys.exit(1)
-    try:
-        if conn is None:
-            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
-        conn.request("GET", "/-/ready")
-        r = conn.getresponse()
-        r.read()
-        if r.status == 200:
-            print(time.time_ns() - started)
-            sys.exit(0)
-    except (OSError, http.client.HTTPException):
-        conn = None
-    time.sleep(0.2 if t < ideal * 8 // 10 else 0.005)
-PY
+  python3 "$ROOT/bench/ready.py" "$EXPORTER_URL" "$STARTED_NS" "$2" $(( $1 * 8 / 10 )) 0.005 \
+    || die "not ready in time: $(curl -s "$EXPORTER_URL/-/ready")"
 }
 to_latency_ms() { awk -v d="$1" 'BEGIN {
   if (d ~ /ms$/) { sub(/ms$/, "", d); print d + 0 } else if (d ~ /s$/) { sub(/s$/, "", d); print d * 1000 } else print -1 }'; }

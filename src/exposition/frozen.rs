@@ -6,9 +6,13 @@
 //! after the mapping is gone, and they cannot change: nothing maps them writable again.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The address ranges (start, length) of every live [`Frozen`] mapping.
 static REGIONS: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+/// How many there are: writes skip the lock while there are none (the usual case: the
+/// plain copy exists only while plain scrapes come).
+static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 fn regions() -> std::sync::MutexGuard<'static, Vec<(usize, usize)>> {
     REGIONS.lock().unwrap_or_else(|e| e.into_inner())
@@ -26,6 +30,7 @@ impl Frozen {
     pub fn new(map: memmap2::Mmap) -> Self {
         if !map.is_empty() {
             regions().push((map.as_ptr() as usize, map.len()));
+            LIVE.fetch_add(1, Ordering::Relaxed);
         }
         Frozen { map }
     }
@@ -43,24 +48,40 @@ impl Drop for Frozen {
         let mut r = regions();
         if let Some(i) = r.iter().position(|x| *x == range) {
             r.swap_remove(i);
+            LIVE.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
 
-/// Whether all of `bytes` lies in a live [`Frozen`] mapping.
-pub fn is_frozen(bytes: &[u8]) -> bool {
-    if bytes.is_empty() {
-        return false;
+/// The leading run of `bufs` (empty ones skipped first by the caller) that is all frozen or
+/// all not: whether it is frozen, and how many buffers it spans (at least one, unless
+/// `bufs` is empty). One look at the registry, none while no mapping is alive.
+pub fn leading_run(bufs: &[std::io::IoSlice<'_>]) -> (bool, usize) {
+    if bufs.is_empty() {
+        return (false, 0);
     }
-    let (start, len) = (bytes.as_ptr() as usize, bytes.len());
+    if LIVE.load(Ordering::Relaxed) == 0 {
+        return (false, bufs.len());
+    }
     let r = regions();
-    r.iter()
-        .any(|&(s, l)| start >= s && start.saturating_add(len) <= s.saturating_add(l))
+    let frozen = |b: &[u8]| {
+        let (start, len) = (b.as_ptr() as usize, b.len());
+        len > 0
+            && r.iter()
+                .any(|&(s, l)| start >= s && start.saturating_add(len) <= s.saturating_add(l))
+    };
+    let first = frozen(&bufs[0]);
+    let n = bufs.iter().take_while(|b| frozen(b) == first).count();
+    (first, n)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn is_frozen(bytes: &[u8]) -> bool {
+        leading_run(&[std::io::IoSlice::new(bytes)]).0
+    }
 
     #[test]
     fn only_bytes_inside_a_live_mapping_are_frozen() {

@@ -16,7 +16,7 @@ use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, splice, vmsplice};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::exposition::frozen::is_frozen;
+use crate::exposition::frozen::leading_run;
 
 /// The pipe's size asked for (Linux's default ceiling for unprivileged processes): fewer,
 /// larger moves than the 64 KiB default.
@@ -130,8 +130,12 @@ impl AsyncWrite for SplicingStream {
             return Poll::Ready(Ok(0));
         };
         let bufs = &bufs[first..];
-        if !this.disabled && is_frozen(&bufs[0]) {
-            let run = bufs.iter().take_while(|b| is_frozen(b)).count();
+        let (frozen, run) = if this.disabled {
+            (false, bufs.len())
+        } else {
+            leading_run(bufs)
+        };
+        if frozen {
             match this.fill_pipe(&bufs[..run]) {
                 Some(n) => {
                     this.pending = n;
@@ -148,12 +152,7 @@ impl AsyncWrite for SplicingStream {
                 }
             }
         }
-        let ordinary = if this.disabled {
-            bufs.len()
-        } else {
-            bufs.iter().take_while(|b| !is_frozen(b)).count().max(1)
-        };
-        Pin::new(&mut this.stream).poll_write_vectored(cx, &bufs[..ordinary])
+        Pin::new(&mut this.stream).poll_write_vectored(cx, &bufs[..run])
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -188,6 +187,29 @@ mod tests {
         Bytes::from_owner(crate::exposition::frozen::Frozen::new(map))
     }
 
+    /// A loopback connection: the splicing writer (with this send buffer, if any) and a task
+    /// that reads everything the other end gets.
+    async fn connected(
+        send_buffer: Option<u32>,
+    ) -> (SplicingStream, tokio::task::JoinHandle<Vec<u8>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        if let Some(bytes) = send_buffer {
+            socket.set_send_buffer_size(bytes).expect("sndbuf");
+        }
+        let (client, accepted) = tokio::join!(socket.connect(addr), listener.accept());
+        let (mut reader, _) = accepted.expect("accept");
+        let read = tokio::spawn(async move {
+            let mut got = Vec::new();
+            reader.read_to_end(&mut got).await.expect("read");
+            got
+        });
+        (SplicingStream::new(client.expect("connect")), read)
+    }
+
     /// Writes `parts` in order as hyper does: vectored writes of what is left.
     async fn write_parts(w: &mut SplicingStream, mut parts: Vec<Bytes>) {
         while !parts.is_empty() {
@@ -210,16 +232,8 @@ mod tests {
 
     #[tokio::test]
     async fn frozen_bytes_go_by_reference_in_order_with_the_rest() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
         // A small send buffer, so the pipe fills and drains many times.
-        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-        socket.set_send_buffer_size(16 * 1024).expect("sndbuf");
-        let (client, accepted) = tokio::join!(socket.connect(addr), listener.accept());
-        let mut writer = SplicingStream::new(client.expect("connect"));
-        let (mut reader, _) = accepted.expect("accept");
+        let (mut writer, read) = connected(Some(16 * 1024)).await;
 
         let body = frozen_bytes(3 << 20);
         let parts = vec![
@@ -230,11 +244,6 @@ mod tests {
             body.slice(5..17),
         ];
         let expected: Vec<u8> = parts.iter().flat_map(|b| b.iter().copied()).collect();
-        let read = tokio::spawn(async move {
-            let mut got = Vec::new();
-            reader.read_to_end(&mut got).await.expect("read");
-            got
-        });
         write_parts(&mut writer, parts).await;
         let got = read.await.expect("reader");
         assert_eq!(got.len(), expected.len());
@@ -248,20 +257,8 @@ mod tests {
 
     #[tokio::test]
     async fn ordinary_bytes_are_written_as_usual() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (client, accepted) =
-            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
-        let mut writer = SplicingStream::new(client.expect("connect"));
-        let (mut reader, _) = accepted.expect("accept");
+        let (mut writer, read) = connected(None).await;
         let big = Bytes::from(vec![7u8; 1 << 20]);
-        let read = tokio::spawn(async move {
-            let mut got = Vec::new();
-            reader.read_to_end(&mut got).await.expect("read");
-            got
-        });
         write_parts(&mut writer, vec![Bytes::from_static(b"head"), big.clone()]).await;
         let got = read.await.expect("reader");
         assert_eq!(&got[..4], b"head");
